@@ -1,0 +1,87 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, parseConfig, parseConfigText } from './config-loader.js';
+
+const testdata = new URL('./testdata/', import.meta.url).pathname;
+
+function problemsOf(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('config loading', () => {
+  it('gives the embedded defaults with no file', async () => {
+    const config = await loadConfig();
+    expect(config.bus.kind).toBe('memory');
+    expect(config.clickhouse.kind).toBe('embedded');
+    expect(config.clickhouse.database).toBe('chainwatch');
+    expect(config.collector.http.port).toBe(4318);
+    expect(config.stages.storage.batch_size).toBeGreaterThan(0);
+    expect(Object.isFrozen(config.stages.storage)).toBe(true);
+  });
+
+  it('reads a complete file and keeps its values', async () => {
+    const config = await loadConfig(join(testdata, 'valid-kafka.yaml'));
+    expect(config.bus.kafka?.brokers).toEqual(['kafka-1:9092', 'kafka-2:9092']);
+    expect(config.bus.kafka?.partitions).toBe(12);
+    expect(config.bus.kafka?.group_prefix).toBe('chainwatch');
+    expect(config.clickhouse.url).toBe('http://clickhouse:8123');
+    expect(config.stages.storage.max_wait_ms).toBe(250);
+  });
+
+  it('lists every problem of an invalid file with its path', async () => {
+    const err = await loadConfig(join(testdata, 'invalid.yaml')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    const { problems, file, message } = err as ConfigError;
+    expect(file).toBe(join(testdata, 'invalid.yaml'));
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'collector.http.port: expected a port number (1-65535), got 70000',
+        'bus.kind: expected "memory" or "kafka", got "rabbit"',
+        `clickhouse.database: expected an identifier (letters, digits, '_'; not starting with a digit), got "drop table"`,
+        'stages.storage.batch_size: expected a positive integer, got "x"',
+        'stages.storage.max_wait_ms: expected a positive integer, got -5',
+        'stages.storag: unknown key',
+      ]),
+    );
+    expect(problems).toHaveLength(6);
+    expect(message).toContain('stages.storage.batch_size: expected a positive integer, got "x"');
+  });
+
+  it('requires the settings a chosen kind needs', () => {
+    expect(problemsOf(() => parseConfig({ bus: { kind: 'kafka' }, clickhouse: { kind: 'server' } }, 'x.yaml'))).toEqual([
+      'bus.kafka: required when bus.kind is "kafka" (give at least bus.kafka.brokers)',
+      'clickhouse.url: required when clickhouse.kind is "server"',
+    ]);
+    expect(problemsOf(() => parseConfig({ bus: { kind: 'kafka', kafka: { brokers: ['nohost'] } } }, 'x.yaml'))).toEqual([
+      'bus.kafka.brokers.0: expected host:port, got "nohost"',
+    ]);
+  });
+
+  it('reports YAML syntax errors and non-map documents', () => {
+    expect(problemsOf(() => parseConfigText('bus: [unclosed', 'bad.yaml'))[0]).toMatch(/^YAML syntax error at line 1/);
+    expect(problemsOf(() => parseConfigText('- a\n- b\n', 'list.yaml'))).toEqual([
+      'the document must be a map of settings (for example "bus:" and "clickhouse:")',
+    ]);
+    expect(problemsOf(() => parseConfigText('a: 1\na: 2\n', 'dup.yaml'))[0]).toMatch(/YAML syntax error.*unique/i);
+  });
+
+  it('names a missing file', async () => {
+    const err = (await loadConfig('/nonexistent/chainwatch.yaml').catch((e: unknown) => e)) as ConfigError;
+    expect(err.problems).toEqual(['file not found']);
+    expect(err.message).toContain('/nonexistent/chainwatch.yaml');
+  });
+
+  it('treats an empty file as all defaults', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cw-config-'));
+    writeFileSync(join(dir, 'empty.yaml'), '# nothing set\n');
+    expect((await loadConfig(join(dir, 'empty.yaml'))).bus.kind).toBe('memory');
+  });
+});

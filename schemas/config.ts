@@ -1,0 +1,165 @@
+/**
+ * The chainwatch configuration file: one YAML document, validated by this schema at start-up.
+ *
+ * Every default lives here, unknown keys are rejected (`.strict()`), and cross-field rules are
+ * checked in `superRefine`, so a config that parses is complete and consistent. With no file at
+ * all, `parseConfig({})` gives the embedded default: in-process bus, embedded ClickHouse engine.
+ */
+import { z } from 'zod';
+
+const positiveInt = (what = 'a positive integer') =>
+  z.int({ error: (iss) => `expected ${what}, got ${describe(iss.input)}` }).positive({
+    error: (iss) => `expected ${what}, got ${describe(iss.input)}`,
+  });
+
+const port = z
+  .int({ error: (iss) => `expected a port number (1-65535), got ${describe(iss.input)}` })
+  .min(0, { error: (iss) => `expected a port number (1-65535), got ${describe(iss.input)}` })
+  .max(65535, { error: (iss) => `expected a port number (1-65535), got ${describe(iss.input)}` });
+
+const nonEmpty = (what: string) =>
+  z.string({ error: (iss) => `expected ${what}, got ${describe(iss.input)}` }).min(1, { error: `expected ${what}, got ""` });
+
+/** Kafka topic names: the broker's own rule (legal characters, at most 249). */
+const topicName = z
+  .string({ error: (iss) => `expected a topic name, got ${describe(iss.input)}` })
+  .regex(/^[a-zA-Z0-9._-]{1,249}$/, {
+    error: (iss) => `expected a Kafka topic name (letters, digits, '.', '_', '-'; 1-249 characters), got ${describe(iss.input)}`,
+  });
+
+/** ClickHouse identifiers we interpolate into DDL: kept to a safe, unquoted subset. */
+const identifier = z
+  .string({ error: (iss) => `expected an identifier, got ${describe(iss.input)}` })
+  .regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/, {
+    error: (iss) => `expected an identifier (letters, digits, '_'; not starting with a digit), got ${describe(iss.input)}`,
+  });
+
+const hostPort = z
+  .string({ error: (iss) => `expected host:port, got ${describe(iss.input)}` })
+  .regex(/^[^\s:]+:\d{1,5}$/, { error: (iss) => `expected host:port, got ${describe(iss.input)}` });
+
+export const collectorConfigSchema = z
+  .strictObject({
+    http: z
+      .strictObject({
+        /** Address the OTLP/HTTP receiver binds. @default "127.0.0.1" */
+        host: nonEmpty('a host name or address').default('127.0.0.1'),
+        /** @default 4318 (the OTLP/HTTP port) */
+        port: port.default(4318),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+export const kafkaConfigSchema = z
+  .strictObject({
+    brokers: z.array(hostPort, { error: 'expected a list of host:port' }).min(1, { error: 'expected at least one broker' }),
+    client_id: nonEmpty('a client id').default('chainwatch'),
+    /** Each role consumes as group `<prefix>-<role>` (for example chainwatch-storage). @default "chainwatch" */
+    group_prefix: nonEmpty('a consumer group prefix').default('chainwatch'),
+    topics: z
+      .strictObject({
+        /** Redacted spans as OTLP protobuf `ExportTraceServiceRequest`, keyed by trace bucket. */
+        spans: topicName.default('chainwatch.spans'),
+      })
+      .prefault({}),
+    /** Partitions of each topic `chainwatch migrate` creates: they bound consumer parallelism. @default 6 */
+    partitions: positiveInt().default(6),
+    /** Replication factor of created topics (3 in production clusters). @default 1 */
+    replication_factor: positiveInt().default(1),
+    /** Producer: how long one publish may wait for the broker before it counts as failed. */
+    request_timeout_ms: positiveInt().default(30_000),
+  });
+
+export const busConfigSchema = z
+  .strictObject({
+    /** `memory`: in-process queues (embedded); `kafka`: a real broker. @default "memory" */
+    kind: z.enum(['memory', 'kafka'], { error: (iss) => `expected "memory" or "kafka", got ${describe(iss.input)}` }).default('memory'),
+    /**
+     * Spans are grouped into this many key buckets by trace id; each bucket is one message key,
+     * so every span of a trace lands on the same partition. @default 16
+     */
+    trace_key_buckets: positiveInt().max(4096, { error: 'expected at most 4096' }).default(16),
+    memory: z
+      .strictObject({
+        /** Messages waiting for consumers before a publish is refused (backpressure). @default 10000 */
+        max_pending_messages: positiveInt().default(10_000),
+      })
+      .prefault({}),
+    kafka: kafkaConfigSchema.optional(),
+  })
+  .prefault({});
+
+export const clickhouseConfigSchema = z
+  .strictObject({
+    /** `embedded`: the ClickHouse engine in-process (chdb); `server`: a ClickHouse server URL. */
+    kind: z.enum(['embedded', 'server'], { error: (iss) => `expected "embedded" or "server", got ${describe(iss.input)}` }).default('embedded'),
+    /** Data directory of the embedded engine. @default ".chainwatch/clickhouse" */
+    path: nonEmpty('a directory path').default('.chainwatch/clickhouse'),
+    /** Server mode: HTTP(S) URL of ClickHouse. */
+    url: z.url({ error: (iss) => `expected a URL, got ${describe(iss.input)}` }).optional(),
+    username: z.string().default('default'),
+    password: z.string().default(''),
+    /** Database holding chainwatch's tables; created by `chainwatch migrate`. @default "chainwatch" */
+    database: identifier.default('chainwatch'),
+  })
+  .prefault({});
+
+export const storageStageConfigSchema = z
+  .strictObject({
+    /**
+     * Bus messages per ClickHouse insert at most (a message holds one request's spans of one
+     * trace bucket, so an insert carries several times this many spans). @default 1000
+     */
+    batch_size: positiveInt().default(1000),
+    /** How long a partial batch may wait for more messages before it is inserted. @default 100 */
+    max_wait_ms: positiveInt().default(100),
+    /** Retry backoff for refused inserts: first delay and cap (full jitter). */
+    retry_initial_ms: positiveInt().default(100),
+    retry_max_ms: positiveInt().default(10_000),
+  })
+  .prefault({});
+
+export const configSchema = z
+  .strictObject({
+    collector: collectorConfigSchema,
+    bus: busConfigSchema,
+    clickhouse: clickhouseConfigSchema,
+    stages: z
+      .strictObject({
+        storage: storageStageConfigSchema,
+      })
+      .prefault({}),
+    /** Seconds a graceful shutdown may take before the process gives up. @default 30 */
+    shutdown_timeout_s: positiveInt().default(30),
+  })
+  .superRefine((cfg, ctx) => {
+    if (cfg.bus.kind === 'kafka' && !cfg.bus.kafka) {
+      ctx.addIssue({ code: 'custom', path: ['bus', 'kafka'], message: 'required when bus.kind is "kafka" (give at least bus.kafka.brokers)' });
+    }
+    if (cfg.clickhouse.kind === 'server' && !cfg.clickhouse.url) {
+      ctx.addIssue({ code: 'custom', path: ['clickhouse', 'url'], message: 'required when clickhouse.kind is "server"' });
+    }
+    if (cfg.stages.storage.retry_max_ms < cfg.stages.storage.retry_initial_ms) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['stages', 'storage', 'retry_max_ms'],
+        message: `must be at least stages.storage.retry_initial_ms (${cfg.stages.storage.retry_initial_ms})`,
+      });
+    }
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type KafkaConfig = z.infer<typeof kafkaConfigSchema>;
+export type ClickHouseConfig = z.infer<typeof clickhouseConfigSchema>;
+export type StorageStageConfig = z.infer<typeof storageStageConfigSchema>;
+
+/** A value as it should appear in an error message: short, typed, never the whole input. */
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (Array.isArray(value)) return 'a list';
+  return `a ${typeof value === 'object' ? 'map' : typeof value}`;
+}
