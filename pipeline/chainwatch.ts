@@ -1,0 +1,159 @@
+/**
+ * Wiring: builds the bus, ClickHouse and the stages a config asks for, and starts them in order —
+ * consumers before the receiver, so nothing is accepted that no stage would take — and stops them
+ * in reverse: the receiver stops accepting and drains, the stages finish and commit their
+ * batches, then the bus and ClickHouse close.
+ *
+ * Roles: `collector` (OTLP receiver → inline stages → bus) and `storage` (bus → ClickHouse).
+ * `chainwatch start` runs both in one process.
+ */
+import { startOtlpHttpReceiver, type OtlpHttpReceiver } from '../collector/otlp-http-receiver.js';
+import { decodeExportTraceServiceRequest } from '../collector/otlp-protobuf.js';
+import { OtlpDecodeError } from '../collector/otlp-decode-error.js';
+import { createTracePublisher } from '../collector/trace-publisher.js';
+import { migrate, openClickHouse, type ClickHouse } from '../processors/storage/clickhouse.js';
+import { StorageStage } from '../processors/storage/storage-stage.js';
+import type { Config } from '../schemas/config.js';
+import type { TracesData } from '../schemas/otlp-traces.js';
+import type { Bus } from './bus.js';
+import { KafkaBus } from './kafka-bus.js';
+import type { Logger } from './logger.js';
+import { MemoryBus } from './memory-bus.js';
+import { runConsumerStage, type BatchDecoder, type RunningStage } from './stage-runner.js';
+
+export type Role = 'collector' | 'storage';
+
+export interface Chainwatch {
+  /** The OTLP/HTTP base URL, when the collector role runs here. */
+  readonly otlpHttpUrl: string | null;
+  readonly bus: Bus;
+  readonly clickhouse: ClickHouse | null;
+  readonly stages: readonly RunningStage[];
+  /** Graceful stop; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+export const SPANS_TOPIC_DEFAULT = 'chainwatch.spans';
+
+export function spansTopic(config: Config): string {
+  return config.bus.kafka?.topics.spans ?? SPANS_TOPIC_DEFAULT;
+}
+
+/** The consumer group of a role: `<group_prefix>-<role>`. */
+export function consumerGroup(config: Config, role: Role): string {
+  return `${config.bus.kafka?.group_prefix ?? 'chainwatch'}-${role}`;
+}
+
+export function createBus(config: Config, logger: Logger): Bus {
+  if (config.bus.kind === 'kafka') {
+    const k = config.bus.kafka!;
+    return new KafkaBus({ brokers: k.brokers, clientId: k.client_id, requestTimeoutMs: k.request_timeout_ms, logger });
+  }
+  return new MemoryBus({ maxPendingMessages: config.bus.memory.max_pending_messages });
+}
+
+/** The storage stage's decoder: each message is one OTLP protobuf request. */
+export const decodeSpanMessages: BatchDecoder<TracesData[]> = (messages, reject) => {
+  const out: TracesData[] = [];
+  for (const m of messages) {
+    try {
+      out.push(decodeExportTraceServiceRequest(m.value));
+    } catch (err) {
+      if (!(err instanceof OtlpDecodeError)) throw err;
+      reject(m, 'undecodable protobuf');
+    }
+  }
+  return out;
+};
+
+async function ensureKafkaTopics(bus: KafkaBus, config: Config): Promise<string[]> {
+  const k = config.bus.kafka!;
+  return bus.ensureTopics([spansTopic(config)], k.partitions, k.replication_factor);
+}
+
+export interface MigrateReport {
+  database: string;
+  applied: string[];
+  alreadyApplied: string[];
+  topicsCreated: string[];
+}
+
+/** `chainwatch migrate`: ClickHouse schema and, on Kafka, the topics. Idempotent. */
+export async function migrateAll(config: Config, logger: Logger): Promise<MigrateReport> {
+  const clickhouse = await openClickHouse(config.clickhouse);
+  let report: MigrateReport;
+  try {
+    const result = await migrate(clickhouse);
+    const name = (m: { version: number; name: string }): string => `${m.version} ${m.name}`;
+    report = { database: clickhouse.database, applied: result.applied.map(name), alreadyApplied: result.alreadyApplied.map(name), topicsCreated: [] };
+  } finally {
+    await clickhouse.close();
+  }
+  if (config.bus.kind === 'kafka') {
+    const bus = createBus(config, logger) as KafkaBus;
+    try {
+      report.topicsCreated = await ensureKafkaTopics(bus, config);
+    } finally {
+      await bus.shutdown();
+    }
+  }
+  return report;
+}
+
+export async function startChainwatch(config: Config, logger: Logger, roles: readonly Role[] = ['collector', 'storage']): Promise<Chainwatch> {
+  const bus = createBus(config, logger);
+  let clickhouse: ClickHouse | null = null;
+  const stages: RunningStage[] = [];
+  let receiver: OtlpHttpReceiver | null = null;
+
+  const stop = async (): Promise<void> => {
+    await receiver?.close(config.shutdown_timeout_s * 1000);
+    await Promise.all(stages.map((s) => s.stop()));
+    await bus.shutdown();
+    await clickhouse?.close();
+  };
+
+  try {
+    await bus.start();
+    if (bus instanceof KafkaBus) await ensureKafkaTopics(bus, config);
+    if (roles.includes('storage')) {
+      clickhouse = await openClickHouse(config.clickhouse);
+      await migrate(clickhouse);
+      const storage = config.stages.storage;
+      stages.push(
+        await runConsumerStage({
+          bus,
+          topic: spansTopic(config),
+          group: consumerGroup(config, 'storage'),
+          stage: new StorageStage({ clickhouse }),
+          decode: decodeSpanMessages,
+          maxBatchMessages: storage.batch_size,
+          maxWaitMs: storage.max_wait_ms,
+          retryInitialMs: storage.retry_initial_ms,
+          retryMaxMs: storage.retry_max_ms,
+          logger,
+        }),
+      );
+    }
+    if (roles.includes('collector')) {
+      receiver = await startOtlpHttpReceiver({
+        host: config.collector.http.host,
+        port: config.collector.http.port,
+        onTraces: createTracePublisher({ bus, topic: spansTopic(config), traceKeyBuckets: config.bus.trace_key_buckets }),
+        logger,
+      });
+    }
+  } catch (err) {
+    await stop().catch(() => {});
+    throw err;
+  }
+
+  let stopping: Promise<void> | null = null;
+  return {
+    otlpHttpUrl: receiver?.url ?? null,
+    bus,
+    clickhouse,
+    stages,
+    stop: () => (stopping ??= stop()),
+  };
+}

@@ -1,0 +1,174 @@
+/**
+ * The in-process bus of embedded mode: one partition per topic, a cursor per consumer group.
+ *
+ * Nothing here is durable, so a publish resolves only when every group subscribed to the topic
+ * has handled and committed the messages; with the storage stage subscribed, that means the
+ * spans are in ClickHouse (DESIGN.md: in embedded mode an OTLP request is acknowledged only once
+ * it is durably stored). Memory is bounded: a publish that would leave more than
+ * `maxPendingMessages` uncommitted messages is refused with `BusFullError`.
+ */
+import type { BatchHandler, Bus, BusMessage, ConsumedMessage, SubscribeOptions, Subscription } from './bus.js';
+import { BusFullError, ShutdownError, sleep } from './errors.js';
+
+interface PendingPublish {
+  /** Offset of the publish's last message; resolved once every group committed past it. */
+  lastOffset: number;
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+interface Group {
+  name: string;
+  /** Next offset this group has not committed. */
+  committed: number;
+  /** Wakes the group's loop when messages arrive. */
+  wake: (() => void) | null;
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+class MemoryTopic {
+  /** messages[i] has offset base + i. */
+  messages: BusMessage[] = [];
+  base = 0;
+  groups = new Map<string, Group>();
+  waiting: PendingPublish[] = [];
+
+  get end(): number {
+    return this.base + this.messages.length;
+  }
+
+  minCommitted(): number {
+    let min = this.end;
+    for (const g of this.groups.values()) min = Math.min(min, g.committed);
+    return min;
+  }
+
+  /** Drops what every group has committed and resolves the publishes it completes. */
+  settle(): void {
+    const min = this.minCommitted();
+    if (min > this.base) {
+      this.messages.splice(0, min - this.base);
+      this.base = min;
+    }
+    while (this.waiting.length > 0 && this.waiting[0]!.lastOffset < min) this.waiting.shift()!.resolve();
+  }
+}
+
+export interface MemoryBusOptions {
+  maxPendingMessages: number;
+  /** Retry-After hint given with BusFullError. @default 1000 */
+  retryAfterMs?: number;
+}
+
+export class MemoryBus implements Bus {
+  readonly kind = 'memory' as const;
+  readonly #topics = new Map<string, MemoryTopic>();
+  readonly #options: Required<MemoryBusOptions>;
+  #closed = false;
+
+  constructor(options: MemoryBusOptions) {
+    this.#options = { retryAfterMs: 1000, ...options };
+  }
+
+  async start(): Promise<void> {}
+
+  publish(topicName: string, messages: BusMessage[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new ShutdownError('bus is shut down'));
+    if (messages.length === 0) return Promise.resolve();
+    const topic = this.#topic(topicName);
+    // With no group subscribed there is nobody to wait for; nothing is retained.
+    if (topic.groups.size === 0) return Promise.resolve();
+    const pending = topic.end - topic.minCommitted();
+    if (pending + messages.length > this.#options.maxPendingMessages) {
+      return Promise.reject(
+        new BusFullError(`bus is full: ${pending} messages wait for consumers on ${topicName}`, this.#options.retryAfterMs),
+      );
+    }
+    for (const m of messages) topic.messages.push(m);
+    const lastOffset = topic.end - 1;
+    for (const g of topic.groups.values()) g.wake?.();
+    return new Promise((resolve, reject) => topic.waiting.push({ lastOffset, resolve, reject }));
+  }
+
+  async subscribe(options: SubscribeOptions, handler: BatchHandler): Promise<Subscription> {
+    if (this.#closed) throw new ShutdownError('bus is shut down');
+    const topic = this.#topic(options.topic);
+    if (topic.groups.has(options.group)) throw new Error(`group ${options.group} is already subscribed to ${options.topic}`);
+    // A new group starts at the end: messages published before it existed were not waiting for it.
+    const group: Group = { name: options.group, committed: topic.end, wake: null, abort: new AbortController(), done: Promise.resolve() };
+    topic.groups.set(options.group, group);
+    group.done = this.#consume(topic, group, options, handler);
+    return {
+      stop: async () => {
+        group.abort.abort();
+        group.wake?.();
+        await group.done;
+        if (topic.groups.get(options.group) === group) {
+          topic.groups.delete(options.group);
+          topic.settle();
+        }
+      },
+    };
+  }
+
+  async #consume(topic: MemoryTopic, group: Group, options: SubscribeOptions, handler: BatchHandler): Promise<void> {
+    const { signal } = group.abort;
+    const ctx = { signal, heartbeat: async () => {} };
+    while (!signal.aborted) {
+      if (topic.end <= group.committed) {
+        await new Promise<void>((resolve) => (group.wake = resolve));
+        group.wake = null;
+        continue;
+      }
+      // Linger for a fuller batch, as a Kafka fetch with a max wait would.
+      const deadline = Date.now() + options.maxWaitMs;
+      while (topic.end - group.committed < options.maxBatchMessages && !signal.aborted) {
+        const left = deadline - Date.now();
+        if (left <= 0) break;
+        await Promise.race([new Promise<void>((resolve) => (group.wake = resolve)), sleep(left, signal)]);
+        group.wake = null;
+      }
+      if (signal.aborted) break;
+      const start = group.committed;
+      const count = Math.min(options.maxBatchMessages, topic.end - start);
+      const messages: ConsumedMessage[] = new Array(count);
+      for (let i = 0; i < count; i++) {
+        const m = topic.messages[start - topic.base + i]!;
+        messages[i] = { key: m.key, value: m.value, offset: String(start + i) };
+      }
+      try {
+        await handler({ topic: options.topic, partition: 0, messages }, ctx);
+      } catch {
+        // Not committed: the same messages are delivered again (unless we are stopping).
+        await sleep(100, signal);
+        continue;
+      }
+      group.committed = start + count;
+      topic.settle();
+    }
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const stops: Promise<void>[] = [];
+    for (const topic of this.#topics.values()) {
+      for (const g of topic.groups.values()) {
+        g.abort.abort();
+        g.wake?.();
+        stops.push(g.done);
+      }
+    }
+    await Promise.all(stops);
+    for (const topic of this.#topics.values()) {
+      for (const w of topic.waiting.splice(0)) w.reject(new ShutdownError('bus shut down before the messages were stored'));
+    }
+  }
+
+  #topic(name: string): MemoryTopic {
+    let t = this.#topics.get(name);
+    if (!t) this.#topics.set(name, (t = new MemoryTopic()));
+    return t;
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * One way to reach ClickHouse for every part of chainwatch: `@clickhouse/client` over HTTP to a
+ * server, or over the embedded engine (chdb's `Connection` passed to `createClient`), so the SQL,
+ * DDL and insert path are identical in both modes.
+ *
+ * Also applies the versioned migrations of `schemas/clickhouse/migrations.ts` (`chainwatch
+ * migrate`): each runs once, recorded in `<db>.chainwatch_schema_migrations`, and every
+ * statement is idempotent on its own, so an interrupted migration can simply be run again.
+ */
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import type { ClickHouseConfig } from '../../schemas/config.js';
+import { MIGRATIONS, type Migration } from '../../schemas/clickhouse/migrations.js';
+
+export interface ClickHouse {
+  client: ClickHouseClient;
+  database: string;
+  close(): Promise<void>;
+}
+
+export async function openClickHouse(config: ClickHouseConfig): Promise<ClickHouse> {
+  let client: ClickHouseClient;
+  if (config.kind === 'embedded') {
+    const path = resolve(config.path);
+    mkdirSync(path, { recursive: true });
+    // Loaded only in embedded mode: a collector or worker talking to a server never maps the engine.
+    const { createChdbConnection } = await import('chdb/connection');
+    client = createClient({ connection: createChdbConnection({ path }) as never });
+  } else {
+    client = createClient({
+      url: config.url,
+      username: config.username,
+      password: config.password,
+      request_timeout: 60_000,
+      compression: { request: false, response: true },
+    });
+  }
+  let closed: Promise<void> | null = null;
+  return {
+    client,
+    database: config.database,
+    close: () => (closed ??= client.close()),
+  };
+}
+
+export interface MigrationResult {
+  applied: Migration[];
+  alreadyApplied: Migration[];
+}
+
+export async function migrate(ch: ClickHouse, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrationResult> {
+  const db = ch.database;
+  await ch.client.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
+  await ch.client.command({
+    query: `CREATE TABLE IF NOT EXISTS ${db}.chainwatch_schema_migrations (
+  version UInt32,
+  name String,
+  applied_at DateTime64(3) DEFAULT now64(3)
+) ENGINE = ReplacingMergeTree ORDER BY version`,
+  });
+  const rs = await ch.client.query({ query: `SELECT DISTINCT version FROM ${db}.chainwatch_schema_migrations`, format: 'JSONEachRow' });
+  const done = new Set((await rs.json<{ version: number }>()).map((r) => Number(r.version)));
+  const result: MigrationResult = { applied: [], alreadyApplied: [] };
+  for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+    if (done.has(m.version)) {
+      result.alreadyApplied.push(m);
+      continue;
+    }
+    for (const statement of m.statements(db)) await ch.client.command({ query: statement });
+    await ch.client.insert({ table: `${db}.chainwatch_schema_migrations`, values: [{ version: m.version, name: m.name }], format: 'JSONEachRow' });
+    result.applied.push(m);
+  }
+  return result;
+}

@@ -1,0 +1,86 @@
+/**
+ * ClickHouse DDL, as an ordered list of versioned migrations applied by `chainwatch migrate`.
+ *
+ * `otel_traces` and `otel_traces_trace_id_ts` (+ its materialized view) keep the column names and
+ * types of the OpenTelemetry Collector ClickHouse exporter, so Grafana's ClickHouse data source
+ * reads them in OTel mode unchanged. Two additions, both invisible to readers:
+ * `non_replicated_deduplication_window`, so a retried insert carrying the same
+ * `insert_deduplication_token` is stored once, on the MV's target table as well.
+ *
+ * A migration is never edited once released: a change is a new migration with the next version.
+ */
+
+export interface Migration {
+  version: number;
+  name: string;
+  /** Statements for database `db`, run in order; each must be idempotent (IF NOT EXISTS). */
+  statements(db: string): string[];
+}
+
+/** How many recent insert tokens a MergeTree table remembers for deduplication. */
+const DEDUP_WINDOW = 10_000;
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'otel_traces',
+    statements: (db) => [
+      `CREATE TABLE IF NOT EXISTS ${db}.otel_traces (
+  Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+  TraceId String CODEC(ZSTD(1)),
+  SpanId String CODEC(ZSTD(1)),
+  ParentSpanId String CODEC(ZSTD(1)),
+  TraceState String CODEC(ZSTD(1)),
+  SpanName LowCardinality(String) CODEC(ZSTD(1)),
+  SpanKind LowCardinality(String) CODEC(ZSTD(1)),
+  ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+  ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+  ScopeName String CODEC(ZSTD(1)),
+  ScopeVersion String CODEC(ZSTD(1)),
+  SpanAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+  Duration UInt64 CODEC(T64, ZSTD(1)),
+  StatusCode LowCardinality(String) CODEC(ZSTD(1)),
+  StatusMessage String CODEC(ZSTD(1)),
+  Events Nested (
+    Timestamp DateTime64(9),
+    Name LowCardinality(String),
+    Attributes Map(LowCardinality(String), String)
+  ) CODEC(ZSTD(1)),
+  Links Nested (
+    TraceId String,
+    SpanId String,
+    TraceState String,
+    Attributes Map(LowCardinality(String), String)
+  ) CODEC(ZSTD(1)),
+  INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+  INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+  INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+  INDEX idx_span_attr_key mapKeys(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+  INDEX idx_span_attr_value mapValues(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+  INDEX idx_duration Duration TYPE minmax GRANULARITY 1,
+  INDEX idx_lower_span_name lower(SpanName) TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8
+) ENGINE = MergeTree
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, SpanName, toDateTime(Timestamp))
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = ${DEDUP_WINDOW}`,
+      `CREATE TABLE IF NOT EXISTS ${db}.otel_traces_trace_id_ts (
+  TraceId String CODEC(ZSTD(1)),
+  Start DateTime CODEC(Delta(4), ZSTD(1)),
+  End DateTime CODEC(Delta(4), ZSTD(1)),
+  INDEX idx_trace_id TraceId TYPE bloom_filter(0.01) GRANULARITY 1
+) ENGINE = MergeTree
+PARTITION BY toDate(Start)
+ORDER BY (TraceId, Start)
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = ${DEDUP_WINDOW}`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.otel_traces_trace_id_ts_mv
+TO ${db}.otel_traces_trace_id_ts
+AS SELECT
+  TraceId,
+  min(Timestamp) AS Start,
+  max(Timestamp) AS End
+FROM ${db}.otel_traces
+WHERE TraceId != ''
+GROUP BY TraceId`,
+    ],
+  },
+];
