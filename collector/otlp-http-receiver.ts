@@ -1,0 +1,231 @@
+/**
+ * The OTLP/HTTP receiver (`POST /v1/traces`, default port 4318), answering as the OTLP
+ * specification says:
+ * - `application/x-protobuf` or `application/json` bodies (else 415); the response uses the
+ *   request's encoding;
+ * - 200 with an `ExportTraceServiceResponse` once the spans are durable (published to Kafka, or
+ *   stored, in embedded mode);
+ * - 400 with a `google.rpc.Status` body naming the problem for bodies that do not decode;
+ * - 429/503 with Retry-After when the bus is full or unavailable, so exporters back off;
+ * - 404/405 for other paths and methods; 413 for bodies over the limit.
+ * No request can crash the process: every failure becomes a status and a message, and the
+ * message never echoes more than a short, capped piece of the input.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gunzip, inflate, type InputType } from 'node:zlib';
+import { promisify } from 'node:util';
+import { RetryableError, BusFullError, ShutdownError } from '../pipeline/errors.js';
+import { errorSummary } from '../pipeline/stage-runner.js';
+import type { Logger } from '../pipeline/logger.js';
+import { countSpans, type TracesData } from '../schemas/otlp-traces.js';
+import { OtlpDecodeError } from './otlp-decode-error.js';
+import { decodeExportTraceServiceRequestJson, encodeExportTraceServiceResponseJson, encodeRpcStatusJson } from './otlp-json.js';
+import { decodeExportTraceServiceRequest, encodeExportTraceServiceResponse, encodeRpcStatus } from './otlp-protobuf.js';
+
+const gunzipAsync = promisify<InputType, { maxOutputLength: number }, Buffer>(gunzip);
+const inflateAsync = promisify<InputType, { maxOutputLength: number }, Buffer>(inflate);
+
+const PROTOBUF = 'application/x-protobuf';
+const JSON_TYPE = 'application/json';
+type Encoding = typeof PROTOBUF | typeof JSON_TYPE;
+
+/** google.rpc.Code values used in error bodies. */
+const RPC_CODE = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, RESOURCE_EXHAUSTED: 8, INTERNAL: 13, UNAVAILABLE: 14, UNIMPLEMENTED: 12 } as const;
+
+export interface OtlpHttpReceiverOptions {
+  host: string;
+  port: number;
+  /** Called with every decoded request; resolves when its spans are durable. */
+  onTraces(data: TracesData): Promise<void>;
+  logger: Logger;
+  /** Largest accepted body, compressed and again after decompression. @default 20 MiB */
+  maxBodyBytes?: number;
+}
+
+export interface OtlpHttpReceiver {
+  readonly url: string;
+  readonly port: number;
+  /** Stops accepting, lets requests in flight finish (up to `timeoutMs`), then closes. */
+  close(timeoutMs?: number): Promise<void>;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly rpcCode: number,
+    message: string,
+    readonly retryAfterS?: number,
+  ) {
+    super(message);
+  }
+}
+
+export async function startOtlpHttpReceiver(options: OtlpHttpReceiverOptions): Promise<OtlpHttpReceiver> {
+  const log = options.logger.child({ component: 'otlp-http' });
+  const maxBody = options.maxBodyBytes ?? 20 * 1024 * 1024;
+  let closing = false;
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      // handle() answers every error it expects; this is the last line of defence.
+      log.error({ err: errorSummary(err) }, 'unexpected error handling a request');
+      if (!res.headersSent) respondError(res, JSON_TYPE, new HttpError(500, RPC_CODE.INTERNAL, 'internal error'));
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 60_000;
+  server.requestTimeout = 120_000;
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path !== '/v1/traces') {
+      req.resume();
+      const hint = path === '/v1/logs' || path === '/v1/metrics' ? `${path} is not supported yet; send traces to /v1/traces` : `unknown path ${short(path ?? '')}: send traces to /v1/traces`;
+      return respondError(res, JSON_TYPE, new HttpError(404, RPC_CODE.NOT_FOUND, hint));
+    }
+    if (req.method !== 'POST') {
+      req.resume();
+      res.setHeader('Allow', 'POST');
+      return respondError(res, JSON_TYPE, new HttpError(405, RPC_CODE.UNIMPLEMENTED, `method ${short(req.method ?? '')} not allowed: use POST`));
+    }
+    const encoding = mediaType(req.headers['content-type']);
+    if (encoding === null) {
+      req.resume();
+      return respondError(
+        res,
+        JSON_TYPE,
+        new HttpError(415, RPC_CODE.INVALID_ARGUMENT, `unsupported content type ${short(req.headers['content-type'] ?? '(none)')}: use ${PROTOBUF} or ${JSON_TYPE}`),
+      );
+    }
+    if (closing) {
+      req.resume();
+      return respondError(res, encoding, new HttpError(503, RPC_CODE.UNAVAILABLE, 'the collector is shutting down', 5));
+    }
+    try {
+      const body = await readBody(req, maxBody);
+      const data = decodeBody(await decompress(body, req.headers['content-encoding'], maxBody), encoding);
+      if (countSpans(data) > 0) await options.onTraces(data);
+      res.statusCode = 200;
+      res.setHeader('Content-Type', encoding);
+      res.end(encoding === PROTOBUF ? encodeExportTraceServiceResponse(0, '') : encodeExportTraceServiceResponseJson(0, ''));
+    } catch (err) {
+      respondError(res, encoding, toHttpError(err, log));
+    }
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  // Errors after start (a client resetting, for example) are logged, never thrown.
+  server.on('error', (err) => log.error({ err: errorSummary(err) }, 'http server error'));
+  server.on('clientError', (_err, socket) => socket.destroy());
+
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  let closed: Promise<void> | null = null;
+  return {
+    url: `http://${host}:${address.port}`,
+    port: address.port,
+    close: (timeoutMs = 10_000) =>
+      (closed ??= new Promise<void>((resolve) => {
+        closing = true;
+        const force = setTimeout(() => server.closeAllConnections(), timeoutMs);
+        server.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
+        server.closeIdleConnections();
+      })),
+  };
+}
+
+function mediaType(header: string | undefined): Encoding | null {
+  if (!header) return null;
+  const type = header.split(';')[0]!.trim().toLowerCase();
+  return type === PROTOBUF || type === JSON_TYPE ? type : null;
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      req.resume();
+      return reject(new HttpError(413, RPC_CODE.RESOURCE_EXHAUSTED, `request body of ${declared} bytes exceeds the limit of ${limit} bytes`));
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new HttpError(413, RPC_CODE.RESOURCE_EXHAUSTED, `request body exceeds the limit of ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    req.on('error', (err) => reject(new HttpError(400, RPC_CODE.INVALID_ARGUMENT, `request body could not be read: ${err.message}`)));
+    req.on('aborted', () => reject(new HttpError(400, RPC_CODE.INVALID_ARGUMENT, 'request aborted by the client')));
+  });
+}
+
+async function decompress(body: Buffer, contentEncoding: string | undefined, limit: number): Promise<Buffer> {
+  const enc = (contentEncoding ?? '').trim().toLowerCase();
+  if (enc === '' || enc === 'identity') return body;
+  if (enc !== 'gzip' && enc !== 'deflate') {
+    throw new HttpError(400, RPC_CODE.INVALID_ARGUMENT, `unsupported content encoding ${short(enc)}: use gzip, deflate or none`);
+  }
+  try {
+    // maxOutputLength stops a decompression bomb while it inflates, not after.
+    return enc === 'gzip' ? await gunzipAsync(body, { maxOutputLength: limit }) : await inflateAsync(body, { maxOutputLength: limit });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new HttpError(413, RPC_CODE.RESOURCE_EXHAUSTED, `decompressed request body exceeds the limit of ${limit} bytes`);
+    }
+    throw new HttpError(400, RPC_CODE.INVALID_ARGUMENT, `request body is not valid ${enc} data`);
+  }
+}
+
+function decodeBody(body: Buffer, encoding: Encoding): TracesData {
+  try {
+    return encoding === PROTOBUF ? decodeExportTraceServiceRequest(body) : decodeExportTraceServiceRequestJson(body);
+  } catch (err) {
+    if (err instanceof OtlpDecodeError) {
+      const what = encoding === PROTOBUF ? 'protobuf ExportTraceServiceRequest' : 'OTLP/JSON ExportTraceServiceRequest';
+      throw new HttpError(400, RPC_CODE.INVALID_ARGUMENT, `request body is not a valid ${what}: ${err.message}`);
+    }
+    throw err;
+  }
+}
+
+function toHttpError(err: unknown, log: Logger): HttpError {
+  if (err instanceof HttpError) return err;
+  if (err instanceof ShutdownError) return new HttpError(503, RPC_CODE.UNAVAILABLE, 'the collector is shutting down', 5);
+  if (err instanceof RetryableError) {
+    const retryAfterS = Math.max(1, Math.ceil(err.retryAfterMs / 1000));
+    return err instanceof BusFullError
+      ? new HttpError(429, RPC_CODE.RESOURCE_EXHAUSTED, 'the pipeline is at capacity: retry later', retryAfterS)
+      : new HttpError(503, RPC_CODE.UNAVAILABLE, 'the pipeline is temporarily unavailable: retry later', retryAfterS);
+  }
+  log.error({ err: errorSummary(err) }, 'request failed');
+  return new HttpError(500, RPC_CODE.INTERNAL, 'internal error');
+}
+
+function respondError(res: ServerResponse, encoding: Encoding, err: HttpError): void {
+  res.statusCode = err.status;
+  if (err.retryAfterS !== undefined) res.setHeader('Retry-After', String(err.retryAfterS));
+  res.setHeader('Content-Type', encoding);
+  res.end(encoding === PROTOBUF ? encodeRpcStatus(err.rpcCode, err.message) : encodeRpcStatusJson(err.rpcCode, err.message));
+}
+
+/** A piece of client input fit for an error message: capped, never the whole thing. */
+function short(s: string): string {
+  return JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}…` : s);
+}
