@@ -1,0 +1,164 @@
+/**
+ * Bad input at the OTLP/HTTP receiver: every case gets the status and message the OTLP
+ * specification asks for, in the request's encoding, and the service keeps serving — a valid
+ * request after all of them is stored, and what was stored before is intact.
+ */
+import { request } from 'node:http';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeRpcStatusForTest } from '../harness/rpc-status.js';
+import { encodeExportTraceServiceRequest } from '../../collector/otlp-protobuf.js';
+import type { Chainwatch } from '../../pipeline/chainwatch.js';
+import type { TracesData } from '../../schemas/otlp-traces.js';
+import { startTestChainwatch, testConfig } from '../harness/chainwatch.js';
+import { countStoredSpans } from '../harness/span-expectations.js';
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+function post(url: string, path: string, body: Buffer | string, headers: Record<string, string>, method = 'POST'): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}${path}`, { method, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function oneSpan(traceId: string, name: string): TracesData {
+  return {
+    resourceSpans: [
+      {
+        resource: { attributes: [{ key: 'service.name', value: 'bad-input-test' }], droppedAttributesCount: 0 },
+        schemaUrl: '',
+        scopeSpans: [
+          {
+            scope: { name: 's', version: '', attributes: [], droppedAttributesCount: 0 },
+            schemaUrl: '',
+            spans: [
+              {
+                traceId,
+                spanId: '0102030405060708',
+                traceState: '',
+                parentSpanId: '',
+                flags: 0,
+                name,
+                kind: 2,
+                startTimeUnixNano: 1_700_000_000_000_000_000n,
+                endTimeUnixNano: 1_700_000_000_500_000_000n,
+                attributes: [],
+                droppedAttributesCount: 0,
+                events: [],
+                droppedEventsCount: 0,
+                links: [],
+                droppedLinksCount: 0,
+                status: { code: 0, message: '' },
+              },
+            ],
+          },
+        ],
+      },
+    ],
+  };
+}
+
+describe('bad input at the OTLP/HTTP receiver', () => {
+  let app: Chainwatch;
+  let url: string;
+  const before = '11111111111111111111111111111111';
+  const after = '22222222222222222222222222222222';
+
+  beforeAll(async () => {
+    app = await startTestChainwatch(testConfig());
+    url = app.otlpHttpUrl!;
+    const ok = await post(url, '/v1/traces', Buffer.from(encodeExportTraceServiceRequest(oneSpan(before, 'accepted before'))), {
+      'content-type': 'application/x-protobuf',
+    });
+    expect(ok.status).toBe(200);
+  });
+  afterAll(async () => {
+    await app?.stop();
+  });
+
+  it('answers 400 with a google.rpc.Status in protobuf for an undecodable protobuf body', async () => {
+    // Field 1 (resource_spans), length-delimited, declares 100 bytes but carries 3.
+    const r = await post(url, '/v1/traces', Buffer.from([0x0a, 100, 1, 2, 3]), { 'content-type': 'application/x-protobuf' });
+    expect(r.status).toBe(400);
+    expect(r.headers['content-type']).toBe('application/x-protobuf');
+    const status = decodeRpcStatusForTest(r.body);
+    expect(status.code).toBe(3); // INVALID_ARGUMENT
+    expect(status.message).toMatch(/^request body is not a valid protobuf ExportTraceServiceRequest: .*length 100/);
+  });
+
+  it('answers 400 with a JSON google.rpc.Status for invalid JSON', async () => {
+    const r = await post(url, '/v1/traces', '{"resourceSpans": [', { 'content-type': 'application/json' });
+    expect(r.status).toBe(400);
+    expect(r.headers['content-type']).toBe('application/json');
+    const body = JSON.parse(r.body.toString('utf8')) as { code: number; message: string };
+    expect(body.code).toBe(3);
+    expect(body.message).toMatch(/^request body is not a valid OTLP\/JSON ExportTraceServiceRequest: invalid JSON/);
+  });
+
+  it('answers 400 naming the field for JSON of the wrong shape', async () => {
+    const r = await post(url, '/v1/traces', JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: 'not-hex', spanId: '0102030405060708' }] }] }] }), {
+      'content-type': 'application/json',
+    });
+    expect(r.status).toBe(400);
+    const body = JSON.parse(r.body.toString('utf8')) as { code: number; message: string };
+    expect(body.message).toContain('resourceSpans[0].scopeSpans[0].spans[0].traceId');
+  });
+
+  it('answers 415 naming the supported types for another content type', async () => {
+    const r = await post(url, '/v1/traces', 'hello', { 'content-type': 'text/plain' });
+    expect(r.status).toBe(415);
+    const body = JSON.parse(r.body.toString('utf8')) as { code: number; message: string };
+    expect(body.message).toBe('unsupported content type "text/plain": use application/x-protobuf or application/json');
+  });
+
+  it('answers 415 when the content type is missing', async () => {
+    const r = await post(url, '/v1/traces', 'x', {});
+    expect(r.status).toBe(415);
+  });
+
+  it('answers 405 for GET and 404 for unknown paths', async () => {
+    const get = await post(url, '/v1/traces', '', {}, 'GET');
+    expect(get.status).toBe(405);
+    expect(get.headers['allow']).toBe('POST');
+    const unknown = await post(url, '/v2/spans', 'x', { 'content-type': 'application/json' });
+    expect(unknown.status).toBe(404);
+    expect(JSON.parse(unknown.body.toString('utf8')).message).toBe('unknown path "/v2/spans": send traces to /v1/traces');
+  });
+
+  it('answers 400 naming the encoding for an unknown Content-Encoding, and accepts gzip', async () => {
+    const body = Buffer.from(encodeExportTraceServiceRequest(oneSpan('33333333333333333333333333333333', 'gzipped')));
+    const bad = await post(url, '/v1/traces', body, { 'content-type': 'application/x-protobuf', 'content-encoding': 'br' });
+    expect(bad.status).toBe(400);
+    expect(decodeRpcStatusForTest(bad.body).message).toBe('unsupported content encoding "br": use gzip, deflate or none');
+    const good = await post(url, '/v1/traces', gzipSync(body), { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' });
+    expect(good.status).toBe(200);
+    expect(await countStoredSpans(app.clickhouse!, "TraceId = '33333333333333333333333333333333'")).toBe(1);
+  });
+
+  it('keeps serving afterwards, and what was stored before is intact', async () => {
+    const r = await post(url, '/v1/traces', Buffer.from(encodeExportTraceServiceRequest(oneSpan(after, 'accepted after'))), {
+      'content-type': 'application/x-protobuf',
+    });
+    expect(r.status).toBe(200);
+    expect(r.body.length).toBe(0); // an empty ExportTraceServiceResponse: full success
+    expect(await countStoredSpans(app.clickhouse!, `TraceId = '${before}'`)).toBe(1);
+    expect(await countStoredSpans(app.clickhouse!, `TraceId = '${after}'`)).toBe(1);
+  });
+
+  it('answers a JSON request with a JSON ExportTraceServiceResponse', async () => {
+    const r = await post(url, '/v1/traces', JSON.stringify({ resourceSpans: [] }), { 'content-type': 'application/json; charset=utf-8' });
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe('application/json');
+    expect(JSON.parse(r.body.toString('utf8'))).toEqual({});
+  });
+});

@@ -1,0 +1,73 @@
+/**
+ * Runs the built `chainwatch` command (dist/bin/chainwatch.js, built by `npm test`'s build step)
+ * as a child process, the way a user runs it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../dist/bin/chainwatch.js', import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runCli(args: string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd ?? PROJECT_ROOT, env: { ...process.env, CHAINWATCH_LOG_LEVEL: 'warn' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export interface RunningCli {
+  child: ChildProcess;
+  /** The OTLP/HTTP base URL printed in the start banner. */
+  otlpUrl: string;
+  output(): string;
+}
+
+/** Starts `chainwatch start` and waits for its banner; the caller must kill the child. */
+export function startCli(args: string[], timeoutMs = 60_000): Promise<RunningCli> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args, 'start'], { cwd: PROJECT_ROOT, env: { ...process.env, CHAINWATCH_LOG_LEVEL: 'warn' } });
+    let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`chainwatch did not start in ${timeoutMs} ms:\n${out}`));
+    }, timeoutMs);
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      const m = /POST (http:\/\/[^\s]+)\/v1\/traces/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, otlpUrl: m[1]!, output: () => out });
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`chainwatch exited with ${code} before it was ready:\n${out}`));
+    });
+  });
+}
+
+/** Sends a signal and waits for the process to be gone. */
+export function killAndWait(child: ChildProcess, signal: NodeJS.Signals): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
+    child.once('exit', (code) => resolve(code));
+    child.kill(signal);
+  });
+}

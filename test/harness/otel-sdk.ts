@@ -1,0 +1,66 @@
+/**
+ * Drives the real OpenTelemetry JS SDK the way a user's service does: spans are created through
+ * `@opentelemetry/sdk-node`'s NodeSDK and exported by the real OTLP/HTTP exporters (protobuf from
+ * `exporter-trace-otlp-proto`, JSON from `exporter-trace-otlp-http`). The finished spans are also
+ * kept in memory, so a test can compare what ClickHouse stored with what the SDK produced.
+ */
+import { context, propagation, trace, type Tracer } from '@opentelemetry/api';
+import { ExportResultCode, hrTimeToNanoseconds } from '@opentelemetry/core';
+import { OTLPTraceExporter as OTLPTraceExporterJson } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as OTLPTraceExporterProto } from '@opentelemetry/exporter-trace-otlp-proto';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace';
+
+export type OtlpHttpProtocol = 'http/protobuf' | 'http/json';
+
+export interface SdkExportResult {
+  spans: ReadableSpan[];
+  /** The exporter's result code for the single export of all spans. */
+  code: ExportResultCode;
+  error?: Error;
+}
+
+/**
+ * Runs `emit` with a tracer of a fresh NodeSDK for `serviceName`, then exports every finished span
+ * in one request to `${baseUrl}/v1/traces` with the real exporter for `protocol`.
+ */
+export async function emitAndExport(options: {
+  baseUrl: string;
+  protocol: OtlpHttpProtocol;
+  resourceAttributes: Record<string, string | number | boolean | string[]>;
+  emit(tracer: Tracer): void | Promise<void>;
+}): Promise<SdkExportResult> {
+  // The API keeps one global provider per process: clear the previous test's before registering.
+  trace.disable();
+  context.disable();
+  propagation.disable();
+  const memory = new InMemorySpanExporter();
+  const sdk = new NodeSDK({
+    resource: resourceFromAttributes(options.resourceAttributes),
+    autoDetectResources: false,
+    spanProcessors: [new SimpleSpanProcessor({ exporter: memory })],
+    instrumentations: [],
+  });
+  sdk.start();
+  let spans: ReadableSpan[];
+  try {
+    await options.emit(trace.getTracer('chainwatch-test', '1.2.3'));
+    // SimpleSpanProcessor hands each span over as it ends; take them before shutdown clears them.
+    spans = [...memory.getFinishedSpans()];
+  } finally {
+    await sdk.shutdown();
+  }
+  const url = `${options.baseUrl}/v1/traces`;
+  const exporter = options.protocol === 'http/protobuf' ? new OTLPTraceExporterProto({ url }) : new OTLPTraceExporterJson({ url });
+  const result = await new Promise<{ code: ExportResultCode; error?: Error }>((resolve) => exporter.export(spans, resolve));
+  await exporter.shutdown();
+  return { spans, code: result.code, ...(result.error ? { error: result.error } : {}) };
+}
+
+/** An SDK time ([seconds, nanoseconds]) as exact integer nanoseconds. */
+export function hrTimeToNs(t: [number, number]): bigint {
+  return BigInt(t[0]) * 1_000_000_000n + BigInt(t[1]);
+}
+
+export { ExportResultCode, hrTimeToNanoseconds };
