@@ -136,9 +136,8 @@ describe('decodeExportTraceServiceRequestJson against the OpenTelemetry JS SDK s
       'int.negative': -42,
       'int.large': Number.MAX_SAFE_INTEGER,
       double: 3.25,
-      bytes: new Uint8Array([0xfb, 0xff, 0xfe, 0, 1]),
       array: [1, 2],
-      map: { nested: { deep: 'yes' }, list: ['a', 2.5] } as unknown as AttributeValue,
+      // SDK 2.x drops bytes and map attribute values; JSON_EDGE_CASES covers both mappings.
     },
   });
   root.addEvent('event', { 'event.attr': 'x' }, [1_767_225_600, 500_000_000]);
@@ -156,7 +155,7 @@ describe('decodeExportTraceServiceRequestJson against the OpenTelemetry JS SDK s
     expect(fromJson).toEqual(decodeExportTraceServiceRequest(ProtobufTraceSerializer.serializeRequest(sdkSpans)!));
   });
 
-  it('maps hex ids, string timestamps, numeric enums, int/double/bytes values', () => {
+  it('maps hex ids, string timestamps, numeric enums, int/double values', () => {
     const spans = fromJson.resourceSpans[0]!.scopeSpans[0]!.spans;
     const decodedRoot = spans.find((span) => span.name === 'root')!;
     expect(decodedRoot.traceId).toBe(root.spanContext().traceId);
@@ -171,9 +170,7 @@ describe('decodeExportTraceServiceRequestJson against the OpenTelemetry JS SDK s
       { key: 'int.negative', value: -42n },
       { key: 'int.large', value: BigInt(Number.MAX_SAFE_INTEGER) },
       { key: 'double', value: 3.25 },
-      { key: 'bytes', value: new Uint8Array([0xfb, 0xff, 0xfe, 0, 1]) },
       { key: 'array', value: [1n, 2n] },
-      { key: 'map', value: { kvlist: [{ key: 'nested', value: { kvlist: [{ key: 'deep', value: 'yes' }] } }, { key: 'list', value: ['a', 2.5] }] } },
     ]);
     const children = spans.filter((span) => span.name.startsWith('child '));
     expect(children.map((span) => span.kind)).toEqual([1, 3, 4, 5]);

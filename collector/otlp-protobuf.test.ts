@@ -259,12 +259,10 @@ const EVERY_ATTRIBUTE_TYPE: Attributes = {
   'int.large.negative': Number.MIN_SAFE_INTEGER,
   double: 3.25,
   'double.negative': -0.5,
-  bytes: new Uint8Array([0, 1, 2, 254, 255]),
   'array.str': ['a', 'b'],
   'array.int': [1, -2],
-  // The SDK passes AnyValue-shaped attributes (heterogeneous arrays, maps) through to OTLP.
-  'array.mixed': [1, 'a', true, 2.5] as unknown as AttributeValue,
-  map: { nested: { deep: 'yes', n: 7 }, list: [1, 2] } as unknown as AttributeValue,
+  // SDK 2.x drops heterogeneous arrays, bytes and map attribute values; those AnyValue kinds are
+  // covered by the hand-built EVERY_FIELD fixtures below and the protobufjs cross-check.
 };
 
 /** Finished spans of every kind, with events, links, status, a local and a remote parent. */
@@ -409,14 +407,7 @@ describe('decodeExportTraceServiceRequest against the OpenTelemetry JS SDK seria
     expect(attribute(root, 'int.negative')).toBe(-42n);
     expect(attribute(root, 'int.large.negative')).toBe(BigInt(Number.MIN_SAFE_INTEGER));
     expect(attribute(root, 'double')).toBe(3.25);
-    expect(attribute(root, 'bytes')).toEqual(new Uint8Array([0, 1, 2, 254, 255]));
-    expect(attribute(root, 'array.mixed')).toEqual([1n, 'a', true, 2.5]);
-    expect(attribute(root, 'map')).toEqual({
-      kvlist: [
-        { key: 'nested', value: { kvlist: [{ key: 'deep', value: 'yes' }, { key: 'n', value: 7n }] } },
-        { key: 'list', value: [1n, 2n] },
-      ],
-    });
+    expect(attribute(root, 'array.int')).toEqual([1n, -2n]);
     expect(root.events[0]).toEqual({
       timeUnixNano: 1_767_225_600_500_000_000n,
       name: 'exception',

@@ -44,6 +44,17 @@ class MemoryTopic {
     return min;
   }
 
+  /**
+   * A group stops: the publishes it had not committed were never handled by it, so they are
+   * refused rather than counted as done by the groups that remain.
+   */
+  leave(group: Group): void {
+    const unhandled = this.waiting.filter((w) => w.lastOffset >= group.committed);
+    this.waiting = this.waiting.filter((w) => w.lastOffset < group.committed);
+    for (const w of unhandled) w.reject(new ShutdownError(`consumer group ${group.name} stopped before handling the messages`));
+    this.settle();
+  }
+
   /** Drops what every group has committed and resolves the publishes it completes. */
   settle(): void {
     const min = this.minCommitted();
@@ -106,7 +117,7 @@ export class MemoryBus implements Bus {
         await group.done;
         if (topic.groups.get(options.group) === group) {
           topic.groups.delete(options.group);
-          topic.settle();
+          topic.leave(group);
         }
       },
     };
