@@ -8,7 +8,7 @@
  * Standalone: `npx tsc -p tsconfig.json && node dist/bench/otlp-codec.bench.js [seconds-per-round]`.
  */
 
-import type { Span, TracesData } from '../schemas/otlp-traces.js';
+import { createSpan, type Span, type TracesData } from '../schemas/otlp-traces.js';
 import { decodeExportTraceServiceRequestJson, encodeExportTraceServiceRequestJson } from '../collector/otlp-json.js';
 import { decodeExportTraceServiceRequest, encodeExportTraceServiceRequest } from '../collector/otlp-protobuf.js';
 
@@ -52,33 +52,28 @@ function buildRequest(random: () => number): TracesData {
     const route = ROUTES[Math.floor(random() * ROUTES.length)]!;
     const id = Math.floor(random() * 1_000_000);
     const start = startBase + BigInt(i * 1_000_000);
-    spans.push({
-      traceId,
-      spanId,
-      traceState: '',
-      parentSpanId: spanId === rootSpanId ? '' : rootSpanId,
-      flags: 0x101,
-      name: `${METHODS[i % METHODS.length]} ${route}`,
-      kind: spanId === rootSpanId ? 2 : 3,
-      startTimeUnixNano: start,
-      endTimeUnixNano: start + BigInt(Math.floor(random() * 50_000_000)),
-      attributes: [
-        { key: 'http.request.method', value: METHODS[i % METHODS.length]! },
-        { key: 'http.route', value: route },
-        { key: 'url.path', value: route.replace('{id}', String(id)) },
-        { key: 'server.address', value: 'orders.internal.svc.cluster.local' },
-        { key: 'http.response.status_code', value: random() < 0.95 ? '200' : '503' },
-        { key: 'peer.service', value: PEERS[i % PEERS.length]! },
-        { key: 'user_agent.original', value: 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)' },
-        { key: 'enduser.id', value: `user-${id}` },
-      ],
-      droppedAttributesCount: 0,
-      events: [],
-      droppedEventsCount: 0,
-      links: [],
-      droppedLinksCount: 0,
-      status: { message: '', code: 0 },
-    });
+    spans.push(
+      createSpan({
+        traceId,
+        spanId,
+        parentSpanId: spanId === rootSpanId ? '' : rootSpanId,
+        flags: 0x101,
+        name: `${METHODS[i % METHODS.length]} ${route}`,
+        kind: spanId === rootSpanId ? 2 : 3,
+        startTimeUnixNano: start,
+        endTimeUnixNano: start + BigInt(Math.floor(random() * 50_000_000)),
+        attributes: [
+          { key: 'http.request.method', value: METHODS[i % METHODS.length]! },
+          { key: 'http.route', value: route },
+          { key: 'url.path', value: route.replace('{id}', String(id)) },
+          { key: 'server.address', value: 'orders.internal.svc.cluster.local' },
+          { key: 'http.response.status_code', value: random() < 0.95 ? '200' : '503' },
+          { key: 'peer.service', value: PEERS[i % PEERS.length]! },
+          { key: 'user_agent.original', value: 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)' },
+          { key: 'enduser.id', value: `user-${id}` },
+        ],
+      }),
+    );
   }
   return {
     resourceSpans: [

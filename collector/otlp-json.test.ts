@@ -10,7 +10,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { describe, expect, it } from 'vitest';
 
-import type { Span, TracesData } from '../schemas/otlp-traces.js';
+import { createSpan, type Span, type TracesData } from '../schemas/otlp-traces.js';
 import { OtlpDecodeError } from './otlp-decode-error.js';
 import {
   decodeExportTraceServiceRequestJson,
@@ -39,27 +39,6 @@ function onlySpan(data: TracesData): Span {
   return data.resourceSpans[0]!.scopeSpans[0]!.spans[0]!;
 }
 
-function emptySpan(overrides: Partial<Span> = {}): Span {
-  return {
-    traceId: '',
-    spanId: '',
-    traceState: '',
-    parentSpanId: '',
-    flags: 0,
-    name: '',
-    kind: 0,
-    startTimeUnixNano: 0n,
-    endTimeUnixNano: 0n,
-    attributes: [],
-    droppedAttributesCount: 0,
-    events: [],
-    droppedEventsCount: 0,
-    links: [],
-    droppedLinksCount: 0,
-    status: { message: '', code: 0 },
-    ...overrides,
-  };
-}
 
 const EMPTY_SCOPE = { name: '', version: '', attributes: [], droppedAttributesCount: 0 };
 
@@ -72,7 +51,7 @@ const JSON_EDGE_CASES: TracesData = {
         {
           scope: { name: 'scope', version: '1.0.0', attributes: [{ key: 'a', value: 1n }], droppedAttributesCount: 2 },
           spans: [
-            emptySpan({
+            createSpan({
               traceId: '0af7651916cd43dd8448eb211c80319c',
               spanId: 'b7ad6b7169203331',
               traceState: 'vendor=value',
@@ -109,7 +88,7 @@ const JSON_EDGE_CASES: TracesData = {
               droppedLinksCount: 7,
               status: { message: 'failed', code: 2 },
             }),
-            emptySpan(),
+            createSpan(),
           ],
           schemaUrl: 'https://opentelemetry.io/schemas/1.29.0',
         },
@@ -194,7 +173,7 @@ describe('encodeExportTraceServiceRequestJson', () => {
             {
               scope: EMPTY_SCOPE,
               spans: [
-                emptySpan({
+                createSpan({
                   traceId: '0af7651916cd43dd8448eb211c80319c',
                   kind: 3,
                   startTimeUnixNano: 1n,
@@ -292,7 +271,7 @@ describe('decodeExportTraceServiceRequestJson input variants', () => {
       resourceSpans: [
         {
           resource: { attributes: [], droppedAttributesCount: 0 },
-          scopeSpans: [{ scope: EMPTY_SCOPE, spans: [emptySpan(), emptySpan()], schemaUrl: '' }],
+          scopeSpans: [{ scope: EMPTY_SCOPE, spans: [createSpan(), createSpan()], schemaUrl: '' }],
           schemaUrl: '',
         },
         { resource: { attributes: [], droppedAttributesCount: 0 }, scopeSpans: [], schemaUrl: '' },

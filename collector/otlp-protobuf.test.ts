@@ -10,7 +10,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { describe, expect, it } from 'vitest';
 
-import type { AnyValue, KeyValue, ResourceSpans, Span, TracesData } from '../schemas/otlp-traces.js';
+import { createSpan, type AnyValue, type KeyValue, type ResourceSpans, type Span, type TracesData } from '../schemas/otlp-traces.js';
 import { OtlpDecodeError } from './otlp-decode-error.js';
 import {
   decodeExportTraceServiceRequest,
@@ -94,27 +94,6 @@ function decodeError(bytes: Uint8Array): string {
 // ---------------------------------------------------------------------------------------------
 // Model builders
 
-function emptySpan(overrides: Partial<Span> = {}): Span {
-  return {
-    traceId: '',
-    spanId: '',
-    traceState: '',
-    parentSpanId: '',
-    flags: 0,
-    name: '',
-    kind: 0,
-    startTimeUnixNano: 0n,
-    endTimeUnixNano: 0n,
-    attributes: [],
-    droppedAttributesCount: 0,
-    events: [],
-    droppedEventsCount: 0,
-    links: [],
-    droppedLinksCount: 0,
-    status: { message: '', code: 0 },
-    ...overrides,
-  };
-}
 
 function requestOf(spans: Span[], resourceAttributes: KeyValue[] = []): TracesData {
   return {
@@ -225,8 +204,8 @@ const EVERY_FIELD: TracesData = {
               status: { message: 'upstream failed', code: 2 },
             },
             // Ids of unusual lengths survive: validating them is a later stage's job.
-            emptySpan({ traceId: 'ab', spanId: '0011223344556677889900', kind: -1, status: { message: '', code: 1 } }),
-            emptySpan(),
+            createSpan({ traceId: 'ab', spanId: '0011223344556677889900', kind: -1, status: { message: '', code: 1 } }),
+            createSpan(),
           ],
           schemaUrl: 'https://opentelemetry.io/schemas/1.29.0',
         },
@@ -457,7 +436,7 @@ describe('encodeExportTraceServiceRequest', () => {
   });
 
   it('keeps the sign of -0 and distinguishes int from double', () => {
-    const span = onlySpan(decodeExportTraceServiceRequest(encodeExportTraceServiceRequest(requestOf([emptySpan({
+    const span = onlySpan(decodeExportTraceServiceRequest(encodeExportTraceServiceRequest(requestOf([createSpan({
       attributes: [
         { key: 'negative.zero', value: -0 },
         { key: 'int', value: 7n },
@@ -472,11 +451,11 @@ describe('encodeExportTraceServiceRequest', () => {
   it('omits proto3 defaults: an empty request and an empty span encode minimally', () => {
     expect(encodeExportTraceServiceRequest({ resourceSpans: [] })).toHaveLength(0);
     // resource_spans { scope_spans { spans {} } }: the empty resource, scope and status are omitted.
-    expect([...encodeExportTraceServiceRequest(requestOf([emptySpan()]))]).toEqual([0x0a, 0x04, 0x12, 0x02, 0x12, 0x00]);
+    expect([...encodeExportTraceServiceRequest(requestOf([createSpan()]))]).toEqual([0x0a, 0x04, 0x12, 0x02, 0x12, 0x00]);
   });
 
   it('writes an empty AnyValue for null and the oneof member for default values', () => {
-    const bytes = encodeExportTraceServiceRequest(requestOf([emptySpan({
+    const bytes = encodeExportTraceServiceRequest(requestOf([createSpan({
       attributes: [
         { key: 'n', value: null },
         { key: 's', value: '' },
@@ -494,22 +473,22 @@ describe('encodeExportTraceServiceRequest', () => {
   });
 
   it('writes negative int64 and enums as ten-byte two\'s complement varints', () => {
-    const bytes = encodeExportTraceServiceRequest(requestOf([emptySpan({ kind: -1, attributes: [{ key: 'i', value: -1n }] })]));
+    const bytes = encodeExportTraceServiceRequest(requestOf([createSpan({ kind: -1, attributes: [{ key: 'i', value: -1n }] })]));
     const span = [...bytes.subarray(SPAN_CONTENT_OFFSET)];
     expect(span.slice(0, 11)).toEqual([0x30, ...varint(-1)]);
     expect(span.slice(11)).toEqual(lengthDelimited(9, lengthDelimited(1, utf8('i')), lengthDelimited(2, [0x18, ...varint(-1)])));
   });
 
   it('encodes multi-byte lengths (strings and messages over 127 bytes)', () => {
-    const data = requestOf([emptySpan({ name: 'n'.repeat(200), attributes: [{ key: 'k', value: 'é'.repeat(100) }] })]);
+    const data = requestOf([createSpan({ name: 'n'.repeat(200), attributes: [{ key: 'k', value: 'é'.repeat(100) }] })]);
     expect(decodeExportTraceServiceRequest(encodeExportTraceServiceRequest(data))).toEqual(data);
   });
 
   it('rejects ids that are not hex, without quoting them', () => {
-    expect(() => encodeExportTraceServiceRequest(requestOf([emptySpan({ traceId: 'xyz1' })]))).toThrow(
+    expect(() => encodeExportTraceServiceRequest(requestOf([createSpan({ traceId: 'xyz1' })]))).toThrow(
       new TypeError('cannot encode Span.traceId: not an even-length hex string (4 characters)'),
     );
-    expect(() => encodeExportTraceServiceRequest(requestOf([emptySpan({ spanId: 'abc' })]))).toThrow(
+    expect(() => encodeExportTraceServiceRequest(requestOf([createSpan({ spanId: 'abc' })]))).toThrow(
       'cannot encode Span.spanId: not an even-length hex string (3 characters)',
     );
   });
@@ -529,7 +508,7 @@ describe('decodeExportTraceServiceRequest on valid but unusual input', () => {
   });
 
   it('returns bytes values as plain Uint8Array copies', () => {
-    const bytes = Buffer.from(encodeExportTraceServiceRequest(requestOf([emptySpan({ attributes: [{ key: 'b', value: new Uint8Array([1, 2]) }] })])));
+    const bytes = Buffer.from(encodeExportTraceServiceRequest(requestOf([createSpan({ attributes: [{ key: 'b', value: new Uint8Array([1, 2]) }] })])));
     const value = attribute(onlySpan(decodeExportTraceServiceRequest(bytes)), 'b') as Uint8Array;
     expect(Object.getPrototypeOf(value)).toBe(Uint8Array.prototype);
     bytes.fill(0);

@@ -115,3 +115,39 @@ export function countSpans(data: TracesData): number {
   for (const rs of data.resourceSpans) for (const ss of rs.scopeSpans) n += ss.spans.length;
   return n;
 }
+
+/** A span with every field at its proto3 default, then `fields` on top. */
+export function createSpan(fields: Partial<Span> = {}): Span {
+  return {
+    traceId: '',
+    spanId: '',
+    traceState: '',
+    parentSpanId: '',
+    flags: 0,
+    name: '',
+    kind: 0,
+    startTimeUnixNano: 0n,
+    endTimeUnixNano: 0n,
+    attributes: [],
+    droppedAttributesCount: 0,
+    events: [],
+    droppedEventsCount: 0,
+    links: [],
+    droppedLinksCount: 0,
+    status: { message: '', code: 0 },
+    ...fields,
+  };
+}
+
+/** A request of one resource (`service.name` = `serviceName`) and one scope holding `spans`. */
+export function createTracesData(serviceName: string, spans: Span[], scope: Partial<InstrumentationScope> = {}): TracesData {
+  return {
+    resourceSpans: [
+      {
+        resource: { attributes: [{ key: 'service.name', value: serviceName }], droppedAttributesCount: 0 },
+        schemaUrl: '',
+        scopeSpans: [{ scope: { name: '', version: '', attributes: [], droppedAttributesCount: 0, ...scope }, spans, schemaUrl: '' }],
+      },
+    ],
+  };
+}

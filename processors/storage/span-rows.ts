@@ -126,11 +126,15 @@ function findServiceName(attrs: readonly KeyValue[]): string {
   return '';
 }
 
-/** `seconds.nanoseconds`, which DateTime64(9) parses exactly. */
+/**
+ * `seconds.nanoseconds`, which DateTime64(9) parses exactly as a Unix time. The seconds are padded
+ * to ten digits: with fewer than nine, ClickHouse reads the number as a date (`10.5` → day 10)
+ * and refuses it, which would fail a whole batch over one span with a zero or tiny timestamp.
+ */
 function dateTime64(ns: bigint): string {
   const v = ns > MAX_DATETIME64_NS ? MAX_DATETIME64_NS : ns;
   const frac = (v % NS_PER_SECOND).toString();
-  return `${v / NS_PER_SECOND}.${'000000000'.slice(frac.length)}${frac}`;
+  return `${(v / NS_PER_SECOND).toString().padStart(10, '0')}.${'000000000'.slice(frac.length)}${frac}`;
 }
 
 function mapLiteral(attrs: readonly KeyValue[]): string {

@@ -5,39 +5,26 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PermanentError, RetryableError } from '../../pipeline/errors.js';
-import type { Span, TracesData } from '../../schemas/otlp-traces.js';
+import { createSpan, createTracesData, type TracesData } from '../../schemas/otlp-traces.js';
 import { testEngineDir, uniqueName } from '../../test/harness/chainwatch.js';
 import { migrate, openClickHouse, type ClickHouse } from './clickhouse.js';
 import { StorageStage } from './storage-stage.js';
 
-function request(traceId: string, spans: number, name = 'op'): TracesData {
-  const list: Span[] = Array.from({ length: spans }, (_, i) => ({
-    traceId,
-    spanId: (i + 1).toString(16).padStart(16, '0'),
-    traceState: '',
-    parentSpanId: '',
-    flags: 0,
-    name,
-    kind: 2,
-    startTimeUnixNano: 1_763_900_000_000_000_000n + BigInt(i),
-    endTimeUnixNano: 1_763_900_000_001_000_000n + BigInt(i),
-    attributes: [],
-    droppedAttributesCount: 0,
-    events: [],
-    droppedEventsCount: 0,
-    links: [],
-    droppedLinksCount: 0,
-    status: { code: 0, message: '' },
-  }));
-  return {
-    resourceSpans: [
-      {
-        resource: { attributes: [{ key: 'service.name', value: 'storage-test' }], droppedAttributesCount: 0 },
-        schemaUrl: '',
-        scopeSpans: [{ scope: { name: 's', version: '1', attributes: [], droppedAttributesCount: 0 }, spans: list, schemaUrl: '' }],
-      },
-    ],
-  };
+function request(traceId: string, spans: number): TracesData {
+  return createTracesData(
+    'storage-test',
+    Array.from({ length: spans }, (_, i) =>
+      createSpan({
+        traceId,
+        spanId: (i + 1).toString(16).padStart(16, '0'),
+        name: 'op',
+        kind: 2,
+        startTimeUnixNano: 1_763_900_000_000_000_000n + BigInt(i),
+        endTimeUnixNano: 1_763_900_000_001_000_000n + BigInt(i),
+      }),
+    ),
+    { name: 's', version: '1' },
+  );
 }
 
 async function count(ch: ClickHouse, table: string, traceId: string): Promise<number> {
@@ -95,6 +82,19 @@ describe('storage stage', () => {
     bad.resourceSpans[0]!.scopeSpans[0]!.spans[0]!.links.push({ traceId: "x'y", spanId: '', traceState: '', attributes: [], droppedAttributesCount: 0, flags: 0 });
     const err = await stage.process([bad], { batchId: 'bad/0/1-1', signal }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PermanentError);
+  });
+
+  it('stores nanosecond timestamps exactly, from the epoch to the end of DateTime64(9)', async () => {
+    const t = 'dd'.repeat(16);
+    const times = [0n, 5n, 999_999_999n, 1_000_000_000n, 1_763_900_000_123_456_789n, 9_223_372_036_854_775_807n];
+    const spans = times.map((ns, i) => createSpan({ traceId: t, spanId: `${i + 1}`.padStart(16, '0'), startTimeUnixNano: ns, endTimeUnixNano: ns }));
+    await stage.process([createTracesData('edges', spans)], { batchId: 'edges/0/1-1', signal });
+    const rs = await ch.client.query({
+      query: `SELECT toString(toUnixTimestamp64Nano(Timestamp)) AS ns FROM ${ch.database}.otel_traces WHERE TraceId = {t:String} ORDER BY SpanId`,
+      query_params: { t },
+      format: 'JSONEachRow',
+    });
+    expect((await rs.json<{ ns: string }>()).map((r) => r.ns)).toEqual(times.map(String));
   });
 
   it('writes nothing for a batch without spans', async () => {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeRpcStatusForTest } from '../harness/rpc-status.js';
 import { encodeExportTraceServiceRequest } from '../../collector/otlp-protobuf.js';
 import type { Chainwatch } from '../../pipeline/chainwatch.js';
-import type { TracesData } from '../../schemas/otlp-traces.js';
+import { createSpan, createTracesData, type TracesData } from '../../schemas/otlp-traces.js';
 import { startTestChainwatch, testConfig } from '../harness/chainwatch.js';
 import { countStoredSpans } from '../harness/span-expectations.js';
 
@@ -32,40 +32,15 @@ function post(url: string, path: string, body: Buffer | string, headers: Record<
 }
 
 function oneSpan(traceId: string, name: string): TracesData {
-  return {
-    resourceSpans: [
-      {
-        resource: { attributes: [{ key: 'service.name', value: 'bad-input-test' }], droppedAttributesCount: 0 },
-        schemaUrl: '',
-        scopeSpans: [
-          {
-            scope: { name: 's', version: '', attributes: [], droppedAttributesCount: 0 },
-            schemaUrl: '',
-            spans: [
-              {
-                traceId,
-                spanId: '0102030405060708',
-                traceState: '',
-                parentSpanId: '',
-                flags: 0,
-                name,
-                kind: 2,
-                startTimeUnixNano: 1_700_000_000_000_000_000n,
-                endTimeUnixNano: 1_700_000_000_500_000_000n,
-                attributes: [],
-                droppedAttributesCount: 0,
-                events: [],
-                droppedEventsCount: 0,
-                links: [],
-                droppedLinksCount: 0,
-                status: { code: 0, message: '' },
-              },
-            ],
-          },
-        ],
-      },
-    ],
-  };
+  const span = createSpan({
+    traceId,
+    spanId: '0102030405060708',
+    name,
+    kind: 2,
+    startTimeUnixNano: 1_700_000_000_000_000_000n,
+    endTimeUnixNano: 1_700_000_000_500_000_000n,
+  });
+  return createTracesData('bad-input-test', [span], { name: 's' });
 }
 
 describe('bad input at the OTLP/HTTP receiver', () => {

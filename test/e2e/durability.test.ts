@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeExportTraceServiceRequest } from '../../collector/otlp-protobuf.js';
 import { openClickHouse, type ClickHouse } from '../../processors/storage/clickhouse.js';
-import type { Span, TracesData } from '../../schemas/otlp-traces.js';
+import { createSpan, createTracesData, type TracesData } from '../../schemas/otlp-traces.js';
 import { killAndWait, startCli } from '../harness/cli.js';
 import { countStoredSpans } from '../harness/span-expectations.js';
 
@@ -18,33 +18,20 @@ const SPANS_PER_REQUEST = 50;
 
 function request(n: number): TracesData {
   const traceId = n.toString(16).padStart(32, '0');
-  const spans: Span[] = Array.from({ length: SPANS_PER_REQUEST }, (_, i) => ({
-    traceId,
-    spanId: (i + 1).toString(16).padStart(16, '0'),
-    traceState: '',
-    parentSpanId: i === 0 ? '' : '0000000000000001',
-    flags: 1,
-    name: `op-${i % 5}`,
-    kind: 3,
-    startTimeUnixNano: 1_763_900_000_000_000_000n + BigInt(n * 1000 + i),
-    endTimeUnixNano: 1_763_900_000_000_500_000n + BigInt(n * 1000 + i),
-    attributes: [{ key: 'request.n', value: BigInt(n) }],
-    droppedAttributesCount: 0,
-    events: [],
-    droppedEventsCount: 0,
-    links: [],
-    droppedLinksCount: 0,
-    status: { code: 0, message: '' },
-  }));
-  return {
-    resourceSpans: [
-      {
-        resource: { attributes: [{ key: 'service.name', value: 'durability' }], droppedAttributesCount: 0 },
-        schemaUrl: '',
-        scopeSpans: [{ scope: { name: 'test', version: '', attributes: [], droppedAttributesCount: 0 }, spans, schemaUrl: '' }],
-      },
-    ],
-  };
+  const spans = Array.from({ length: SPANS_PER_REQUEST }, (_, i) =>
+    createSpan({
+      traceId,
+      spanId: (i + 1).toString(16).padStart(16, '0'),
+      parentSpanId: i === 0 ? '' : '0000000000000001',
+      flags: 1,
+      name: `op-${i % 5}`,
+      kind: 3,
+      startTimeUnixNano: 1_763_900_000_000_000_000n + BigInt(n * 1000 + i),
+      endTimeUnixNano: 1_763_900_000_000_500_000n + BigInt(n * 1000 + i),
+      attributes: [{ key: 'request.n', value: BigInt(n) }],
+    }),
+  );
+  return createTracesData('durability', spans, { name: 'test' });
 }
 
 describe('durability in embedded mode', () => {
