@@ -45,7 +45,11 @@ export interface SubscribeOptions {
   group: string;
   /** Most messages handed to the handler at once. */
   maxBatchMessages: number;
-  /** How long to wait for more messages once at least one is available. */
+  /**
+   * Kafka: how long a fetch may wait on the broker when no message is available (the in-process
+   * bus wakes its consumers on publish instead). Neither bus holds back available messages to
+   * fill a batch: batches grow by themselves while the handler is busy.
+   */
   maxWaitMs: number;
 }
 

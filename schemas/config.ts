@@ -112,7 +112,10 @@ export const storageStageConfigSchema = z
      * trace bucket, so an insert carries several times this many spans). @default 1000
      */
     batch_size: positiveInt().default(1000),
-    /** How long a partial batch may wait for more messages before it is inserted. @default 100 */
+    /**
+     * Kafka: how long a fetch waits on the broker when no message is available. Available
+     * messages are never held back to fill a batch: batches grow while an insert runs. @default 100
+     */
     max_wait_ms: positiveInt().default(100),
     /** Retry backoff for refused inserts: first delay and cap (full jitter). */
     retry_initial_ms: positiveInt().default(100),
