@@ -131,7 +131,7 @@ function findServiceName(attrs: readonly KeyValue[]): string {
  * to ten digits: with fewer than nine, ClickHouse reads the number as a date (`10.5` → day 10)
  * and refuses it, which would fail a whole batch over one span with a zero or tiny timestamp.
  */
-function dateTime64(ns: bigint): string {
+export function dateTime64(ns: bigint): string {
   const v = ns > MAX_DATETIME64_NS ? MAX_DATETIME64_NS : ns;
   const frac = (v % NS_PER_SECOND).toString();
   return `${(v / NS_PER_SECOND).toString().padStart(10, '0')}.${'000000000'.slice(frac.length)}${frac}`;

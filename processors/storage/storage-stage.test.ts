@@ -71,7 +71,7 @@ describe('storage stage', () => {
     const err = await stage.process([request(t, 5)], { batchId: 'detached/0/1-1', signal }).catch((e: unknown) => e);
     await ch.client.command({ query: `ATTACH TABLE ${ch.database}.otel_traces` });
     expect(err).toBeInstanceOf(RetryableError);
-    expect((err as Error).message).toMatch(/^insert of 5 spans into .*otel_traces failed/);
+    expect((err as Error).message).toMatch(/^insert of 5 rows into .*otel_traces failed/);
     await stage.process([request(t, 5)], { batchId: 'detached/0/1-1', signal });
     expect(await count(ch, 'otel_traces', t)).toBe(5);
   });

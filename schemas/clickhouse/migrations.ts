@@ -83,4 +83,28 @@ WHERE TraceId != ''
 GROUP BY TraceId`,
     ],
   },
+  {
+    version: 2,
+    name: 'chainwatch_findings',
+    statements: (db) => [
+      `CREATE TABLE IF NOT EXISTS ${db}.chainwatch_findings (
+  Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+  Rule LowCardinality(String) CODEC(ZSTD(1)),
+  Family LowCardinality(String) CODEC(ZSTD(1)),
+  Category LowCardinality(String) CODEC(ZSTD(1)),
+  Location String CODEC(ZSTD(1)),
+  Action LowCardinality(String) CODEC(ZSTD(1)),
+  ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+  Peer LowCardinality(String) CODEC(ZSTD(1)),
+  TraceId String CODEC(ZSTD(1)),
+  SpanId String CODEC(ZSTD(1)),
+  Fingerprint String CODEC(ZSTD(1)),
+  INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+  INDEX idx_fingerprint Fingerprint TYPE bloom_filter(0.01) GRANULARITY 1
+) ENGINE = MergeTree
+PARTITION BY toDate(Timestamp)
+ORDER BY (Family, Rule, ServiceName, Timestamp)
+SETTINGS index_granularity = 8192, non_replicated_deduplication_window = ${DEDUP_WINDOW}`,
+    ],
+  },
 ];
