@@ -13,6 +13,10 @@ import { OtlpDecodeError } from '../collector/otlp-decode-error.js';
 import { createTracePublisher } from '../collector/trace-publisher.js';
 import { migrate, openClickHouse, type ClickHouse } from '../processors/storage/clickhouse.js';
 import { StorageStage } from '../processors/storage/storage-stage.js';
+import { decodeFindingMessages, FindingsStorageStage } from '../processors/storage/findings-stage.js';
+import { RedactionStage } from '../processors/redaction/redaction-stage.js';
+import type { Redactor } from '../processors/redaction/types.js';
+import { fingerprintKey } from './fingerprint-key.js';
 import type { Config } from '../schemas/config.js';
 import type { TracesData } from '../schemas/otlp-traces.js';
 import type { Bus } from './bus.js';
@@ -23,24 +27,31 @@ import { runConsumerStage, type BatchDecoder, type RunningStage } from './stage-
 
 export type Role = 'collector' | 'storage';
 
+/** Consumer group suffixes: one group per consuming stage. */
+type ConsumerName = Role | 'findings-storage';
+
 export interface Chainwatch {
   /** The OTLP/HTTP base URL, when the collector role runs here. */
   readonly otlpHttpUrl: string | null;
   readonly bus: Bus;
   readonly clickhouse: ClickHouse | null;
   readonly stages: readonly RunningStage[];
+  /** The collector's redactor (null when redaction is off or the collector runs elsewhere). */
+  readonly redactor: Redactor | null;
   /** Graceful stop; safe to call twice. */
   stop(): Promise<void>;
 }
 
-export const SPANS_TOPIC_DEFAULT = 'chainwatch.spans';
-
 export function spansTopic(config: Config): string {
-  return config.bus.kafka?.topics.spans ?? SPANS_TOPIC_DEFAULT;
+  return config.bus.kafka?.topics.spans ?? 'chainwatch.spans';
+}
+
+export function findingsTopic(config: Config): string {
+  return config.bus.kafka?.topics.findings ?? 'chainwatch.findings';
 }
 
 /** The consumer group of a role: `<group_prefix>-<role>`. */
-export function consumerGroup(config: Config, role: Role): string {
+export function consumerGroup(config: Config, role: ConsumerName): string {
   return `${config.bus.kafka?.group_prefix ?? 'chainwatch'}-${role}`;
 }
 
@@ -68,7 +79,7 @@ export const decodeSpanMessages: BatchDecoder<TracesData[]> = (messages, reject)
 
 async function ensureKafkaTopics(bus: KafkaBus, config: Config): Promise<string[]> {
   const k = config.bus.kafka!;
-  return bus.ensureTopics([spansTopic(config)], k.partitions, k.replication_factor);
+  return bus.ensureTopics([spansTopic(config), findingsTopic(config)], k.partitions, k.replication_factor);
 }
 
 export interface MigrateReport {
@@ -105,6 +116,7 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
   let clickhouse: ClickHouse | null = null;
   const stages: RunningStage[] = [];
   let receiver: OtlpHttpReceiver | null = null;
+  let redaction: RedactionStage | null = null;
 
   const stop = async (): Promise<void> => {
     await receiver?.close(config.shutdown_timeout_s * 1000);
@@ -120,26 +132,47 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
       clickhouse = await openClickHouse(config.clickhouse);
       await migrate(clickhouse);
       const storage = config.stages.storage;
+      const consumer = {
+        bus,
+        maxBatchMessages: storage.batch_size,
+        maxWaitMs: storage.max_wait_ms,
+        retryInitialMs: storage.retry_initial_ms,
+        retryMaxMs: storage.retry_max_ms,
+        logger,
+      };
       stages.push(
         await runConsumerStage({
-          bus,
+          ...consumer,
           topic: spansTopic(config),
           group: consumerGroup(config, 'storage'),
           stage: new StorageStage({ clickhouse }),
           decode: decodeSpanMessages,
-          maxBatchMessages: storage.batch_size,
-          maxWaitMs: storage.max_wait_ms,
-          retryInitialMs: storage.retry_initial_ms,
-          retryMaxMs: storage.retry_max_ms,
-          logger,
+        }),
+        await runConsumerStage({
+          ...consumer,
+          topic: findingsTopic(config),
+          group: consumerGroup(config, 'findings-storage'),
+          stage: new FindingsStorageStage({ clickhouse }),
+          decode: decodeFindingMessages,
         }),
       );
     }
     if (roles.includes('collector')) {
+      redaction = config.stages.redaction.enabled
+        ? new RedactionStage({ config: config.stages.redaction, hmacKey: await fingerprintKey(config, logger), findingsTopic: findingsTopic(config) })
+        : null;
+      if (!redaction) logger.warn('redaction is disabled (stages.redaction.enabled: false): secrets in telemetry will be stored as sent');
+      const publishSpans = createTracePublisher({ bus, topic: spansTopic(config), traceKeyBuckets: config.bus.trace_key_buckets });
+      const inline = redaction;
       receiver = await startOtlpHttpReceiver({
         host: config.collector.http.host,
         port: config.collector.http.port,
-        onTraces: createTracePublisher({ bus, topic: spansTopic(config), traceKeyBuckets: config.bus.trace_key_buckets }),
+        // Inline stages first (they rewrite the request in place), then spans and side outputs
+        // are published together; the request is acknowledged once all of them are durable.
+        onTraces: async (data) => {
+          const output = inline ? await inline.process(data) : {};
+          await Promise.all([publishSpans(data), ...(output.publish ?? []).map((p) => bus.publish(p.topic, p.messages))]);
+        },
         logger,
       });
     }
@@ -154,6 +187,7 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
     bus,
     clickhouse,
     stages,
+    redactor: redaction?.redactor ?? null,
     stop: () => (stopping ??= stop()),
   };
 }

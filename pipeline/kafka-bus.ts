@@ -10,7 +10,7 @@
  * each fetched partition batch is cut into chunks of at most `maxBatchMessages`, and a chunk's
  * offsets are committed only after the handler resolved for it.
  */
-import { Kafka, logLevel, type Consumer, type KafkaConfig as KafkaJsConfig, type LogEntry, type Producer } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Consumer, type KafkaConfig as KafkaJsConfig, type LogEntry, type Producer } from 'kafkajs';
 import type { BatchHandler, Bus, BusMessage, ConsumedMessage, SubscribeOptions, Subscription } from './bus.js';
 import { BusUnavailableError, ShutdownError } from './errors.js';
 import type { Logger } from './logger.js';
@@ -171,11 +171,14 @@ export class KafkaBus implements Bus {
   #ensureProducer(): Promise<Producer> {
     if (this.#producer) return Promise.resolve(this.#producer);
     this.#connecting ??= (async () => {
+      // Idempotence needs the producer's own unlimited retries (kafkajs warns that capping them
+      // may break it); the caller still gets an answer in time from publish's own timeout.
       const producer = this.#kafka.producer({
         idempotent: true,
         maxInFlightRequests: 1,
         allowAutoTopicCreation: false,
-        retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 5000 },
+        createPartitioner: Partitioners.DefaultPartitioner,
+        retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 5000 },
       });
       try {
         await producer.connect();

@@ -6,6 +6,7 @@
  * all, `parseConfig({})` gives the embedded default: in-process bus, embedded ClickHouse engine.
  */
 import { z } from 'zod';
+import { redactionConfigSchema } from './redaction-config.js';
 
 const positiveInt = (what = 'a positive integer') =>
   z.int({ error: (iss) => `expected ${what}, got ${describe(iss.input)}` }).positive({
@@ -61,6 +62,8 @@ export const kafkaConfigSchema = z
       .strictObject({
         /** Redacted spans as OTLP protobuf `ExportTraceServiceRequest`, keyed by trace bucket. */
         spans: topicName.default('chainwatch.spans'),
+        /** Redaction findings as JSON lines, keyed by service. */
+        findings: topicName.default('chainwatch.findings'),
       })
       .prefault({}),
     /** Partitions of each topic `chainwatch migrate` creates: they bound consumer parallelism. @default 6 */
@@ -130,6 +133,7 @@ export const configSchema = z
     clickhouse: clickhouseConfigSchema,
     stages: z
       .strictObject({
+        redaction: redactionConfigSchema,
         storage: storageStageConfigSchema,
       })
       .prefault({}),
