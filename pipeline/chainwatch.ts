@@ -111,14 +111,29 @@ export async function migrateAll(config: Config, logger: Logger): Promise<Migrat
   return report;
 }
 
+/** Once a minute, when anything matched: the redaction counts by family since start (no values). */
+function logRedactionCounts(redactor: Redactor, logger: Logger, everyMs = 60_000): NodeJS.Timeout {
+  let last = '';
+  const timer = setInterval(() => {
+    const counts = Object.fromEntries(Object.entries(redactor.counts).filter(([, n]) => n > 0));
+    const line = JSON.stringify(counts);
+    if (line !== last && line !== '{}') logger.info({ matchesByFamily: counts }, 'redaction matches since start');
+    last = line;
+  }, everyMs);
+  timer.unref();
+  return timer;
+}
+
 export async function startChainwatch(config: Config, logger: Logger, roles: readonly Role[] = ['collector', 'storage']): Promise<Chainwatch> {
   const bus = createBus(config, logger);
   let clickhouse: ClickHouse | null = null;
   const stages: RunningStage[] = [];
   let receiver: OtlpHttpReceiver | null = null;
   let redaction: RedactionStage | null = null;
+  let summaryTimer: NodeJS.Timeout | undefined;
 
   const stop = async (): Promise<void> => {
+    clearInterval(summaryTimer);
     await receiver?.close(config.shutdown_timeout_s * 1000);
     await Promise.all(stages.map((s) => s.stop()));
     await bus.shutdown();
@@ -162,6 +177,7 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
         ? new RedactionStage({ config: config.stages.redaction, hmacKey: await fingerprintKey(config, logger), findingsTopic: findingsTopic(config) })
         : null;
       if (!redaction) logger.warn('redaction is disabled (stages.redaction.enabled: false): secrets in telemetry will be stored as sent');
+      else summaryTimer = logRedactionCounts(redaction.redactor, logger);
       const publishSpans = createTracePublisher({ bus, topic: spansTopic(config), traceKeyBuckets: config.bus.trace_key_buckets });
       const inline = redaction;
       receiver = await startOtlpHttpReceiver({

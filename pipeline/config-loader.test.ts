@@ -36,6 +36,21 @@ describe('config loading', () => {
     expect(config.stages.storage.max_wait_ms).toBe(250);
   });
 
+  it('reads the README redaction example', async () => {
+    const config = await loadConfig(join(testdata, 'redaction.yaml'));
+    expect(config.stages.redaction.families.email.action).toBe('hash');
+    expect(config.stages.redaction.families.ip_address.enabled).toBe(true);
+    expect(config.stages.redaction.custom_rules[0]?.id).toBe('acme_token');
+  });
+
+  it('names the rule of a custom pattern that could backtrack catastrophically', () => {
+    const problems = problemsOf(() =>
+      parseConfig({ stages: { redaction: { custom_rules: [{ id: 'slow_rule', pattern: '(a+)+b', keywords: ['ab'] }] } } }, 'x.yaml'),
+    );
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^stages\.redaction\.custom_rules\.0\.pattern: rule "slow_rule" may backtrack catastrophically/);
+  });
+
   it('lists every problem of an invalid file with its path', async () => {
     const err = await loadConfig(join(testdata, 'invalid.yaml')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);

@@ -37,7 +37,7 @@ export const findingSchema = z.strictObject({
   family: z.enum(RULE_FAMILIES),
   /** `secret` or `pii`. */
   category: z.enum(['secret', 'pii']),
-  /** Where it was found: e.g. `span.attributes["http.request.header.authorization"]`, `span.name`, `event[0].attributes["exception.message"]`, `resource.attributes["db.url"]`. */
+  /** Where it was found: e.g. `span.attributes["http.request.header.authorization"]`, `span.name`, `span.events[0].attributes["exception.message"]`, `resource.attributes["db.url"]`. */
   location: z.string().min(1),
   /** Replacement applied: `mask`, `hash` or `remove`. */
   action: z.enum(['mask', 'hash', 'remove']),

@@ -66,6 +66,7 @@ const customRuleSchema = z.strictObject({
       z
         .string()
         .min(2, { error: 'expected a keyword of at least 2 characters' })
+        .regex(/^[\x20-\x7e]+$/, { error: 'expected printable ASCII (the prefilter works on ASCII)' })
         .refine((k) => k === k.toLowerCase(), { error: (iss) => `keyword ${JSON.stringify(iss.input)} must be lowercase (the prefilter ignores case)` }),
     )
     .min(1, { error: 'expected at least one keyword (rules without keywords would run on every value)' }),

@@ -42,7 +42,7 @@ export const MAX_SCANNED_CHARS = 256 * 1024;
 /** Deeper arrays/maps are replaced by a marker: bounded recursion, and no real telemetry nests this deep. */
 export const MAX_DEPTH = 32;
 /** How far a match is grown over its alphabet before it is validated (then grown to the end of the run). */
-const EXTENSION_PROBE = 4096;
+const EXTENSION_PROBE = 512;
 /** Key classifications cached per policy before the cache starts over (keys are client-controlled). */
 const KEY_CACHE_LIMIT = 10_000;
 

@@ -57,49 +57,27 @@ const DATABASE_SCHEMES = [
   'presto',
 ].join('|');
 
-/** Query parameters whose value is a credential whatever it looks like (besides every secret-like name). */
-const STRONG_QUERY_NAMES = new Set([
-  'access_token',
-  'refresh_token',
-  'id_token',
-  'auth_token',
-  'token',
-  'client_secret',
-  'api_key',
-  'apikey',
-  'api-key',
-  'private_key',
-  'signature',
-  'x-amz-signature',
-  'x-amz-credential',
-  'x-amz-security-token',
-  'x-goog-signature',
-  'x-goog-credential',
-  'awsaccesskeyid',
-  'password',
-  'passwd',
-  'pwd',
-  'secret',
-  'sessionid',
-  'session_id',
-  'jwt',
-]);
+/**
+ * Query parameters whose value is a credential although the name is not secret-like as an
+ * attribute key would be (those — access_token, client_secret, password… — count too).
+ */
+const SIGNATURE_QUERY_NAMES = new Set(['signature', 'x-amz-signature', 'x-amz-credential', 'x-goog-signature', 'x-goog-credential', 'awsaccesskeyid', 'jwt']);
 /** Names that are credentials only when the value looks random: `?code=US`, `?key=orders` are not. */
 const WEAK_QUERY_NAMES = new Set(['code', 'key', 'sig', 'session', 'auth', 'sas']);
 
 function queryParameterValid(secret: string, match: RegExpExecArray): boolean {
   const name = (match.groups?.name ?? '').toLowerCase();
   if (WEAK_QUERY_NAMES.has(name)) return secret.length >= 10 && tokenLike(secret) && shannonEntropy(secret) >= 3;
-  return STRONG_QUERY_NAMES.has(name) || isSecretName(name);
+  return SIGNATURE_QUERY_NAMES.has(name) || isSecretName(name);
 }
 
 /**
  * A name in free text (`db_password`, `stripe.api_key`, `Authorization`): whether it is
  * secret-like is decided by the attribute-key classifier, so keys, free text and command-line
- * flags share one list. Matched from its first character, so `next_page_token` is judged whole.
+ * flags share one list. Matched from its first character, so `next_page_token` is judged whole,
+ * and atomically (a lookahead captures it, the backreference consumes it), so a failed
+ * assignment never backtracks through the name and the rule stays linear on long texts.
  */
-// Atomic (a lookahead captures it, the backreference consumes it): a failed assignment never
-// backtracks through the name, so the rule stays linear on long texts.
 const ASSIGNED_NAME = String.raw`(?=(?<name>[A-Za-z_][A-Za-z0-9_.\-]{0,63}))\k<name>`;
 const ASSIGNMENT = String.raw`\\?["']?\s{0,3}(?:[:=]|=>|:=)\s{0,3}\\?["']?`;
 /** A quoted value up to its closing quote, else an unquoted one up to a delimiter. */

@@ -5,7 +5,8 @@
  * Contract of `Redactor`:
  * - `redactTraces(data)` rewrites `data` IN PLACE so that no value any enabled rule matches is
  *   left in it: every string of resource, scope, span, event and link attributes (inside arrays
- *   and maps too), span names, event names, trace state is not touched (ids are not secrets).
+ *   and maps too), span names, event names and status messages; ids and trace state are not
+ *   touched (they are not secrets).
  *   It returns the findings (never containing the matched value) and, as extra span attributes,
  *   the identity metadata of credentials it found (see IDENTITY_ATTRIBUTES).
  * - `redactValue(value, …)` does the same for one AnyValue (a log body, later), recursively.
