@@ -11,6 +11,7 @@ import { startOtlpHttpReceiver, type OtlpHttpReceiver } from '../collector/otlp-
 import { decodeExportTraceServiceRequest } from '../collector/otlp-protobuf.js';
 import { OtlpDecodeError } from '../collector/otlp-decode-error.js';
 import { createTracePublisher } from '../collector/trace-publisher.js';
+import { stripReservedAttributes } from '../collector/reserved-attributes.js';
 import { migrate, openClickHouse, type ClickHouse } from '../processors/storage/clickhouse.js';
 import { StorageStage } from '../processors/storage/storage-stage.js';
 import { decodeFindingMessages, FindingsStorageStage } from '../processors/storage/findings-stage.js';
@@ -186,6 +187,7 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
         // Inline stages first (they rewrite the request in place), then spans and side outputs
         // are published together; the request is acknowledged once all of them are durable.
         onTraces: async (data) => {
+          stripReservedAttributes(data);
           const output = inline ? await inline.process(data) : {};
           await Promise.all([publishSpans(data), ...(output.publish ?? []).map((p) => bus.publish(p.topic, p.messages))]);
         },
