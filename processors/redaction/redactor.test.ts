@@ -313,6 +313,17 @@ describe('identity metadata', () => {
     r.redactTraces(tracesOf(plain));
     expect(plain.attributes.map((kv) => kv.key)).toEqual(['message']);
   });
+
+  it('marks an outgoing call whose recorded request headers carry no credential as scheme None', () => {
+    const r = redactorWith();
+    const bare = spanWith({ kind: 3, attributes: [{ key: 'http.request.header.user-agent', value: 'okhttp/4.12.0' }] });
+    const server = spanWith({ kind: 2, attributes: [{ key: 'http.request.header.user-agent', value: 'okhttp/4.12.0' }] });
+    const noHeaders = spanWith({ kind: 3, attributes: [{ key: 'http.request.method', value: 'GET' }] });
+    for (const s of [bare, server, noHeaders]) r.redactTraces(tracesOf(s));
+    expect(attr(bare, IDENTITY_ATTRIBUTES.authScheme)).toBe('None');
+    expect(attr(server, IDENTITY_ATTRIBUTES.authScheme)).toBeUndefined();
+    expect(attr(noHeaders, IDENTITY_ATTRIBUTES.authScheme)).toBeUndefined();
+  });
 });
 
 describe('allowlists, overrides and custom rules', () => {

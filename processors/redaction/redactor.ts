@@ -34,7 +34,7 @@ import { KeywordPrefilter } from './keyword-prefilter.js';
 import type { CredentialFacts, PatternRule, RuleInfo } from './rule-definition.js';
 import { compileCustomRule, KEY_RULES, PATTERN_RULES } from './rules.js';
 import { replaceSqlLiterals } from './sql-literals.js';
-import type { FindingScope, RedactionResult, Redactor } from './types.js';
+import { IDENTITY_ATTRIBUTES, type FindingScope, type RedactionResult, type Redactor } from './types.js';
 import { decodeBasicCredentials, decodeUtf8, isPrintableText, looksLikePlaceholder, PUBLIC_SAMPLE_SECRETS } from './validators.js';
 
 /** Longest stretch of one value that is scanned; the rest is replaced by a marker. */
@@ -287,6 +287,8 @@ class RuleEngine implements Redactor {
     if (ctx.identity) {
       span.attributes = span.attributes.filter((kv) => !IDENTITY_ATTRIBUTE_NAMES.has(kv.key));
       span.attributes.push(...identityAttributes(ctx.identity));
+    } else if (recordedRequestHeadersWithoutCredential(span)) {
+      span.attributes.push({ key: IDENTITY_ATTRIBUTES.authScheme, value: 'None' });
     }
   }
 
@@ -725,4 +727,15 @@ function createPassThroughRedactor(): Redactor {
     redactTraces: () => ({ findings: [] }),
     redactValue: (value) => value,
   };
+}
+
+/**
+ * Evidence of an unauthenticated call: an outgoing span (client or producer) whose request headers
+ * were recorded (the instrumentation captures headers) and carried no credential. Absence of
+ * headers proves nothing, so such spans get no scheme at all rather than a false `None`.
+ */
+function recordedRequestHeadersWithoutCredential(span: Span): boolean {
+  if (span.kind !== 3 && span.kind !== 4) return false;
+  for (const kv of span.attributes) if (kv.key.startsWith('http.request.header.')) return true;
+  return false;
 }

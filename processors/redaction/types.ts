@@ -45,7 +45,7 @@ export interface Redactor {
  * non-secret facts only; never the token, its signature, or a secret part of a key.
  */
 export const IDENTITY_ATTRIBUTES = {
-  /** `Bearer`, `Basic`, `ApiKey` (an API-key header such as x-api-key), `Digest`, … */
+  /** `Bearer`, `Basic`, `ApiKey` (an API-key header such as x-api-key), `Digest`, …; `None` on an outgoing call whose recorded request headers carry no credential. */
   authScheme: 'chainwatch.auth.scheme',
   /** `jwt`, or the rule id of a recognised key format (`stripe_secret_key`, `github_pat`, …). */
   kind: 'chainwatch.credential.kind',
