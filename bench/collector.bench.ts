@@ -70,7 +70,7 @@ async function measure(redaction: boolean, seconds: number): Promise<{ spansPerS
   const app = await startChainwatch(config, silentLogger(), ['collector']);
   // Stands in for the broker: takes every message at once.
   const drains = await Promise.all(
-    [config.bus.kafka?.topics.spans ?? 'chainwatch.spans', config.bus.kafka?.topics.findings ?? 'chainwatch.findings'].map((topic) =>
+    [config.bus.topics.spans, config.bus.topics.findings].map((topic) =>
       app.bus.subscribe({ topic, group: 'bench-drain', maxBatchMessages: 10_000, maxWaitMs: 0 }, async () => {}),
     ),
   );

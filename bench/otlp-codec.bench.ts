@@ -11,6 +11,7 @@
 import { createSpan, type Span, type TracesData } from '../schemas/otlp-traces.js';
 import { decodeExportTraceServiceRequestJson, encodeExportTraceServiceRequestJson } from '../collector/otlp-json.js';
 import { decodeExportTraceServiceRequest, encodeExportTraceServiceRequest } from '../collector/otlp-protobuf.js';
+import { checkoutRequest } from './realistic-traces.js';
 
 const SPANS_PER_REQUEST = 512;
 const ROUNDS = 5;
@@ -75,30 +76,7 @@ function buildRequest(random: () => number): TracesData {
       }),
     );
   }
-  return {
-    resourceSpans: [
-      {
-        resource: {
-          attributes: [
-            { key: 'service.name', value: 'checkout' },
-            { key: 'service.version', value: '2.14.1' },
-            { key: 'deployment.environment.name', value: 'production' },
-            { key: 'host.name', value: 'ip-10-0-12-34.eu-west-1.compute.internal' },
-            { key: 'k8s.pod.name', value: 'checkout-7d9f8b6c5d-x2x9q' },
-          ],
-          droppedAttributesCount: 0,
-        },
-        scopeSpans: [
-          {
-            scope: { name: '@opentelemetry/instrumentation-http', version: '0.57.0', attributes: [], droppedAttributesCount: 0 },
-            spans,
-            schemaUrl: '',
-          },
-        ],
-        schemaUrl: 'https://opentelemetry.io/schemas/1.30.0',
-      },
-    ],
-  };
+  return checkoutRequest(spans);
 }
 
 /** Runs `operation` over the inputs round-robin for about `seconds` of CPU time; returns spans per CPU-second. */

@@ -114,6 +114,11 @@ export function buildRealisticRequest(random: Random, secretShare: number, spans
       }),
     );
   }
+  return checkoutRequest(spans);
+}
+
+/** The resource and scope every benchmark request carries: one checkout pod's HTTP instrumentation. */
+export function checkoutRequest(spans: Span[]): TracesData {
   return {
     resourceSpans: [
       {
@@ -133,4 +138,3 @@ export function buildRealisticRequest(random: Random, secretShare: number, spans
     ],
   };
 }
-
