@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../pipeline/config-loader.js';
-import { migrateAll, startChainwatch, spansTopic } from '../pipeline/chainwatch.js';
+import { migrateAll, startChainwatch } from '../pipeline/chainwatch.js';
 import { createLogger } from '../pipeline/logger.js';
 import { errorSummary } from '../pipeline/stage-runner.js';
 import type { Config } from '../schemas/config.js';
@@ -85,7 +85,7 @@ async function main(argv: string[]): Promise<number> {
   const app = await startChainwatch(config, logger);
   const where =
     config.clickhouse.kind === 'embedded' ? `ClickHouse engine in-process, data in ${config.clickhouse.path}` : `ClickHouse at ${config.clickhouse.url}`;
-  const bus = config.bus.kind === 'memory' ? 'in-process bus' : `Kafka ${config.bus.kafka!.brokers.join(',')} topic ${spansTopic(config)}`;
+  const bus = config.bus.kind === 'memory' ? 'in-process bus' : `Kafka ${config.bus.kafka!.brokers.join(',')} topic ${config.bus.topics.spans}`;
   process.stdout.write(
     `chainwatch is running (${bus}; ${where})\n` +
       `  OTLP/HTTP traces:  POST ${app.otlpHttpUrl}/v1/traces  (application/x-protobuf or application/json)\n` +

@@ -43,17 +43,9 @@ export interface Chainwatch {
   stop(): Promise<void>;
 }
 
-export function spansTopic(config: Config): string {
-  return config.bus.kafka?.topics.spans ?? 'chainwatch.spans';
-}
-
-export function findingsTopic(config: Config): string {
-  return config.bus.kafka?.topics.findings ?? 'chainwatch.findings';
-}
-
 /** The consumer group of a role: `<group_prefix>-<role>`. */
 export function consumerGroup(config: Config, role: ConsumerName): string {
-  return `${config.bus.kafka?.group_prefix ?? 'chainwatch'}-${role}`;
+  return `${config.bus.group_prefix}-${role}`;
 }
 
 export function createBus(config: Config, logger: Logger): Bus {
@@ -80,7 +72,7 @@ export const decodeSpanMessages: BatchDecoder<TracesData[]> = (messages, reject)
 
 async function ensureKafkaTopics(bus: KafkaBus, config: Config): Promise<string[]> {
   const k = config.bus.kafka!;
-  return bus.ensureTopics([spansTopic(config), findingsTopic(config)], k.partitions, k.replication_factor);
+  return bus.ensureTopics([config.bus.topics.spans, config.bus.topics.findings], k.partitions, k.replication_factor);
 }
 
 export interface MigrateReport {
@@ -159,14 +151,14 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
       stages.push(
         await runConsumerStage({
           ...consumer,
-          topic: spansTopic(config),
+          topic: config.bus.topics.spans,
           group: consumerGroup(config, 'storage'),
           stage: new StorageStage({ clickhouse }),
           decode: decodeSpanMessages,
         }),
         await runConsumerStage({
           ...consumer,
-          topic: findingsTopic(config),
+          topic: config.bus.topics.findings,
           group: consumerGroup(config, 'findings-storage'),
           stage: new FindingsStorageStage({ clickhouse }),
           decode: decodeFindingMessages,
@@ -175,12 +167,11 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
     }
     if (roles.includes('collector')) {
       redaction = config.stages.redaction.enabled
-        ? new RedactionStage({ config: config.stages.redaction, hmacKey: await fingerprintKey(config, logger), findingsTopic: findingsTopic(config) })
+        ? new RedactionStage({ config: config.stages.redaction, hmacKey: await fingerprintKey(config, logger), findingsTopic: config.bus.topics.findings })
         : null;
       if (!redaction) logger.warn('redaction is disabled (stages.redaction.enabled: false): secrets in telemetry will be stored as sent');
       else summaryTimer = logRedactionCounts(redaction.redactor, logger);
-      const publishSpans = createTracePublisher({ bus, topic: spansTopic(config), traceKeyBuckets: config.bus.trace_key_buckets });
-      const inline = redaction;
+      const publishSpans = createTracePublisher({ bus, topic: config.bus.topics.spans, traceKeyBuckets: config.bus.trace_key_buckets });
       receiver = await startOtlpHttpReceiver({
         host: config.collector.http.host,
         port: config.collector.http.port,
@@ -188,7 +179,7 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
         // are published together; the request is acknowledged once all of them are durable.
         onTraces: async (data) => {
           stripReservedAttributes(data);
-          const output = inline ? await inline.process(data) : {};
+          const output = redaction ? await redaction.process(data) : {};
           await Promise.all([publishSpans(data), ...(output.publish ?? []).map((p) => bus.publish(p.topic, p.messages))]);
         },
         logger,

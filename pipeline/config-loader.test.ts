@@ -31,9 +31,16 @@ describe('config loading', () => {
     const config = await loadConfig(join(testdata, 'valid-kafka.yaml'));
     expect(config.bus.kafka?.brokers).toEqual(['kafka-1:9092', 'kafka-2:9092']);
     expect(config.bus.kafka?.partitions).toBe(12);
-    expect(config.bus.kafka?.group_prefix).toBe('chainwatch');
+    expect(config.bus.group_prefix).toBe('chainwatch');
     expect(config.clickhouse.url).toBe('http://clickhouse:8123');
     expect(config.stages.storage.max_wait_ms).toBe(250);
+  });
+
+  it('reads the config docker-compose.yml mounts', async () => {
+    const config = await loadConfig(new URL('../deploy/chainwatch.compose.yaml', import.meta.url).pathname);
+    expect(config.bus.kind).toBe('kafka');
+    expect(config.bus.topics.findings).toBe('chainwatch.findings');
+    expect(config.clickhouse.url).toBe('http://clickhouse:8123');
   });
 
   it('reads the README redaction example', async () => {

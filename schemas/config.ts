@@ -56,16 +56,6 @@ export const kafkaConfigSchema = z
   .strictObject({
     brokers: z.array(hostPort, { error: 'expected a list of host:port' }).min(1, { error: 'expected at least one broker' }),
     client_id: nonEmpty('a client id').default('chainwatch'),
-    /** Each role consumes as group `<prefix>-<role>` (for example chainwatch-storage). @default "chainwatch" */
-    group_prefix: nonEmpty('a consumer group prefix').default('chainwatch'),
-    topics: z
-      .strictObject({
-        /** Redacted spans as OTLP protobuf `ExportTraceServiceRequest`, keyed by trace bucket. */
-        spans: topicName.default('chainwatch.spans'),
-        /** Redaction findings as JSON lines, keyed by service. */
-        findings: topicName.default('chainwatch.findings'),
-      })
-      .prefault({}),
     /** Partitions of each topic `chainwatch migrate` creates: they bound consumer parallelism. @default 6 */
     partitions: positiveInt().default(6),
     /** Replication factor of created topics (3 in production clusters). @default 1 */
@@ -83,6 +73,17 @@ export const busConfigSchema = z
      * so every span of a trace lands on the same partition. @default 16
      */
     trace_key_buckets: positiveInt().max(4096, { error: 'expected at most 4096' }).default(16),
+    /** Topic names, the same on either bus. */
+    topics: z
+      .strictObject({
+        /** Redacted spans as OTLP protobuf `ExportTraceServiceRequest`, keyed by trace bucket. */
+        spans: topicName.default('chainwatch.spans'),
+        /** Redaction findings as JSON lines, keyed by service. */
+        findings: topicName.default('chainwatch.findings'),
+      })
+      .prefault({}),
+    /** Each consuming stage reads as group `<prefix>-<stage>` (for example chainwatch-storage). @default "chainwatch" */
+    group_prefix: nonEmpty('a consumer group prefix').default('chainwatch'),
     memory: z
       .strictObject({
         /** Messages waiting for consumers before a publish is refused (backpressure). @default 10000 */

@@ -30,7 +30,7 @@ describe('Kafka end to end', () => {
   let storage: Chainwatch;
 
   beforeAll(async () => {
-    config = testConfig({ bus: { kind: 'kafka', kafka: { brokers, topics: { spans: topic }, partitions: 3, group_prefix: uniqueName('e2e') } } });
+    config = testConfig({ bus: { kind: 'kafka', topics: { spans: topic }, group_prefix: uniqueName('e2e'), kafka: { brokers, partitions: 3 } } });
     // Storage first: it creates the topic and its consumer group before anything is published.
     storage = await startTestChainwatch(config, ['storage']);
     collector = await startTestChainwatch(config, ['collector']);

@@ -10,7 +10,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { encodeExportTraceServiceRequest } from '../../collector/otlp-protobuf.js';
-import { findingsTopic, spansTopic, startChainwatch, type Chainwatch } from '../../pipeline/chainwatch.js';
+import { startChainwatch, type Chainwatch } from '../../pipeline/chainwatch.js';
 import type { Config } from '../../schemas/config.js';
 import type { TracesData } from '../../schemas/otlp-traces.js';
 import { testConfig, uniqueName } from '../harness/chainwatch.js';
@@ -92,7 +92,12 @@ describe('no secret at rest, end to end on Kafka and ClickHouse', () => {
 
   beforeAll(async () => {
     config = testConfig({
-      bus: { kind: 'kafka', kafka: { brokers, topics: { spans: uniqueName('leak.spans'), findings: uniqueName('leak.findings') }, group_prefix: uniqueName('leak'), partitions: 2 } },
+      bus: {
+        kind: 'kafka',
+        topics: { spans: uniqueName('leak.spans'), findings: uniqueName('leak.findings') },
+        group_prefix: uniqueName('leak'),
+        kafka: { brokers, partitions: 2 },
+      },
     });
     const logger = capturingLogger(logLines);
     storage = await startChainwatch(config, logger, ['storage']);
@@ -131,7 +136,7 @@ describe('no secret at rest, end to end on Kafka and ClickHouse', () => {
     await storage?.stop();
     const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
-    await admin.deleteTopics({ topics: [spansTopic(config), findingsTopic(config)] }).catch(() => {});
+    await admin.deleteTopics({ topics: [config.bus.topics.spans, config.bus.topics.findings] }).catch(() => {});
     await admin.disconnect();
   });
 
@@ -140,7 +145,7 @@ describe('no secret at rest, end to end on Kafka and ClickHouse', () => {
     const admin = kafka.admin();
     await admin.connect();
     const expected = new Map<string, number>();
-    for (const topic of [spansTopic(config), findingsTopic(config)]) {
+    for (const topic of [config.bus.topics.spans, config.bus.topics.findings]) {
       expected.set(topic, (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0));
     }
     await admin.disconnect();
@@ -160,8 +165,8 @@ describe('no secret at rest, end to end on Kafka and ClickHouse', () => {
     } finally {
       await consumer.disconnect();
     }
-    expect(seen.get(spansTopic(config))).toBeGreaterThan(0);
-    expect(seen.get(findingsTopic(config))).toBeGreaterThan(0);
+    expect(seen.get(config.bus.topics.spans)).toBeGreaterThan(0);
+    expect(seen.get(config.bus.topics.findings)).toBeGreaterThan(0);
     expect([...leaks(texts.join('\u0002'), corpusText)]).toEqual([]);
   });
 
