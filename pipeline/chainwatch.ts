@@ -8,23 +8,20 @@
  * `chainwatch start` runs both in one process.
  */
 import { startOtlpHttpReceiver, type OtlpHttpReceiver } from '../collector/otlp-http-receiver.js';
-import { decodeExportTraceServiceRequest } from '../collector/otlp-protobuf.js';
-import { OtlpDecodeError } from '../collector/otlp-decode-error.js';
 import { createTracePublisher } from '../collector/trace-publisher.js';
 import { stripReservedAttributes } from '../collector/reserved-attributes.js';
 import { migrate, openClickHouse, type ClickHouse } from '../processors/storage/clickhouse.js';
-import { StorageStage } from '../processors/storage/storage-stage.js';
+import { decodeSpanMessages, StorageStage } from '../processors/storage/storage-stage.js';
 import { decodeFindingMessages, FindingsStorageStage } from '../processors/storage/findings-stage.js';
 import { RedactionStage } from '../processors/redaction/redaction-stage.js';
 import type { Redactor } from '../processors/redaction/types.js';
 import { fingerprintKey } from './fingerprint-key.js';
 import type { Config } from '../schemas/config.js';
-import type { TracesData } from '../schemas/otlp-traces.js';
 import type { Bus } from './bus.js';
 import { KafkaBus } from './kafka-bus.js';
 import type { Logger } from './logger.js';
 import { MemoryBus } from './memory-bus.js';
-import { runConsumerStage, type BatchDecoder, type RunningStage } from './stage-runner.js';
+import { runConsumerStage, type RunningStage } from './stage-runner.js';
 
 export type Role = 'collector' | 'storage';
 
@@ -56,19 +53,6 @@ export function createBus(config: Config, logger: Logger): Bus {
   return new MemoryBus({ maxPendingMessages: config.bus.memory.max_pending_messages });
 }
 
-/** The storage stage's decoder: each message is one OTLP protobuf request. */
-export const decodeSpanMessages: BatchDecoder<TracesData[]> = (messages, reject) => {
-  const out: TracesData[] = [];
-  for (const m of messages) {
-    try {
-      out.push(decodeExportTraceServiceRequest(m.value));
-    } catch (err) {
-      if (!(err instanceof OtlpDecodeError)) throw err;
-      reject(m, 'undecodable protobuf');
-    }
-  }
-  return out;
-};
 
 async function ensureKafkaTopics(bus: KafkaBus, config: Config): Promise<string[]> {
   const k = config.bus.kafka!;

@@ -52,10 +52,6 @@ export class KafkaBus implements Bus {
     this.#kafka = new Kafka(config);
   }
 
-  get kafka(): Kafka {
-    return this.#kafka;
-  }
-
   async start(): Promise<void> {
     await this.#ensureProducer();
   }
