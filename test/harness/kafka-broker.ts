@@ -43,7 +43,8 @@ export interface StartKafkaBrokerOptions {
 }
 
 const HOST = '127.0.0.1';
-const HARNESS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'kafka');
+/** test/harness/kafka in the source tree, also when this module runs compiled from dist/ (the benchmark). */
+const HARNESS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)).replace(/([\\/])dist([\\/]test[\\/]harness)$/, '$2'), 'kafka');
 const LIB_DIR = path.join(HARNESS_DIR, 'lib');
 /** Written by `dependency:list` after `dependency:copy-dependencies`: its presence marks a finished copy. */
 const DEPENDENCY_LIST = path.join(LIB_DIR, 'dependencies.txt');

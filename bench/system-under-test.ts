@@ -1,0 +1,103 @@
+/**
+ * chainwatch as the benchmark runs it: `startChainwatch` in a child process of its own, so its CPU
+ * time and peak RSS are its own, answering the harness over IPC:
+ *
+ *   { op: 'stats' }       → CPU seconds (user + system, every thread: the embedded ClickHouse
+ *                            engine's included) and current/peak RSS
+ *   { op: 'stored' }      → spans in otel_traces and distinct (TraceId, SpanId) pairs, after the
+ *                            storage consumers have caught up
+ *   { op: 'at-rest' }     → bytes per span at rest (system.parts after OPTIMIZE FINAL)
+ *   { op: 'stop' }        → graceful stop, then exit
+ *
+ * Started with `node dist/bench/system-under-test.js '<config JSON>' <role,role>`; it sends
+ * `{ ready, url }` once listening.
+ */
+import { readFileSync } from 'node:fs';
+import { parseConfig } from '../pipeline/config-loader.js';
+import { startChainwatch, type Role } from '../pipeline/chainwatch.js';
+import { silentLogger } from '../pipeline/logger.js';
+
+export interface ProcessStats {
+  cpuSeconds: number;
+  rssMiB: number;
+  peakRssMiB: number;
+}
+
+export interface StoredCounts {
+  rows: number;
+  distinctSpans: number;
+}
+
+export interface AtRest {
+  rows: number;
+  bytesOnDisk: number;
+  bytesPerSpan: number;
+  uncompressedBytesPerSpan: number;
+  /** The heaviest columns, compressed bytes per span. */
+  columns: Record<string, number>;
+}
+
+export type Request = { op: 'stats' } | { op: 'stored' } | { op: 'at-rest' } | { op: 'stop' };
+
+/** Peak RSS from the kernel (VmHWM), in MiB. */
+function peakRssMiB(): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) / 1024 : process.resourceUsage().maxRSS / 1024;
+}
+
+export function processStats(): ProcessStats {
+  const cpu = process.cpuUsage();
+  return { cpuSeconds: (cpu.user + cpu.system) / 1e6, rssMiB: process.memoryUsage.rss() / 2 ** 20, peakRssMiB: peakRssMiB() };
+}
+
+async function main(): Promise<void> {
+  const config = parseConfig(JSON.parse(process.argv[2]!), '(bench)');
+  const roles = (process.argv[3] ?? 'collector,storage').split(',') as Role[];
+  const app = await startChainwatch(config, silentLogger(), roles);
+  const db = config.clickhouse.database;
+  const query = async <T>(sql: string): Promise<T[]> => (await app.clickhouse!.client.query({ query: sql, format: 'JSONEachRow' })).json<T>();
+
+  process.on('message', (msg: Request & { id: number }) => {
+    const answer = async (): Promise<unknown> => {
+      switch (msg.op) {
+        case 'stats':
+          return processStats();
+        case 'stored': {
+          const [row] = await query<{ rows: string; spans: string }>(`SELECT count() AS rows, uniqExact(TraceId, SpanId) AS spans FROM ${db}.otel_traces`);
+          return { rows: Number(row!.rows), distinctSpans: Number(row!.spans) } satisfies StoredCounts;
+        }
+        case 'at-rest': {
+          await app.clickhouse!.client.command({ query: `OPTIMIZE TABLE ${db}.otel_traces FINAL` });
+          const [parts] = await query<{ rows: string; bytes: string; raw: string }>(
+            `SELECT sum(rows) AS rows, sum(bytes_on_disk) AS bytes, sum(data_uncompressed_bytes) AS raw FROM system.parts WHERE database = '${db}' AND table = 'otel_traces' AND active`,
+          );
+          const rows = Number(parts!.rows);
+          const columns = await query<{ name: string; bytes: string }>(
+            `SELECT column AS name, sum(column_data_compressed_bytes) AS bytes FROM system.parts_columns WHERE database = '${db}' AND table = 'otel_traces' AND active GROUP BY column ORDER BY bytes DESC LIMIT 8`,
+          );
+          return {
+            rows,
+            bytesOnDisk: Number(parts!.bytes),
+            bytesPerSpan: rows ? Number(parts!.bytes) / rows : 0,
+            uncompressedBytesPerSpan: rows ? Number(parts!.raw) / rows : 0,
+            columns: Object.fromEntries(columns.map((c) => [c.name, rows ? Math.round((10 * Number(c.bytes)) / rows) / 10 : 0])),
+          } satisfies AtRest;
+        }
+        case 'stop':
+          await app.stop();
+          setImmediate(() => process.exit(0));
+          return { stopped: true };
+      }
+    };
+    answer().then(
+      (result) => process.send!({ id: msg.id, result }),
+      (err: unknown) => process.send!({ id: msg.id, error: (err as Error).message }),
+    );
+  });
+  process.send!({ ready: true, url: app.otlpHttpUrl });
+}
+
+main().catch((err: unknown) => {
+  process.send?.({ ready: false, error: (err as Error).message });
+  process.exitCode = 1;
+});

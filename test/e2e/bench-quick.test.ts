@@ -1,0 +1,62 @@
+/**
+ * The benchmark harness's quick mode runs end to end — every scenario, chainwatch and the load
+ * generator in their own processes, the Kafka scenarios on the test broker — prints its figures
+ * and writes its JSON report, and no scenario lost or duplicated a span it acknowledged. The
+ * figures themselves are not judged here (timed assertions belong to `npm run bench`).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import type { BenchReport } from '../../bench/harness.js';
+
+const resultsDir = mkdtempSync(join(tmpdir(), 'chainwatch-bench-results-'));
+afterAll(() => rmSync(resultsDir, { recursive: true, force: true }));
+
+function runQuickBench(): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['dist/bench/harness.js', '--quick', '--seconds', '1', '--results-dir', resultsDir], {
+    env: { ...process.env, KAFKA_BROKERS: inject('kafkaBrokers').join(',') },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+}
+
+describe('npm run bench -- --quick', () => {
+  it('runs every scenario, prints the figures and the targets, and writes the JSON report', async () => {
+    const { code, stdout, stderr } = await runQuickBench();
+    expect(code, stderr).toBe(0);
+    const files = readdirSync(resultsDir).filter((f) => f.endsWith('-quick.json'));
+    expect(files).toHaveLength(1);
+    const report = JSON.parse(readFileSync(join(resultsDir, files[0]!), 'utf8')) as BenchReport;
+
+    const names = report.scenarios.map((s) => s.name);
+    expect(names).toEqual(['e2e-embedded', 'e2e-embedded-no-redaction', 'at-rest', 'collector-kafka', 'kafka-storage', 'collector-kafka-no-redaction', 'latency-at-50pct', 'overload-2x']);
+    for (const s of report.scenarios) {
+      expect(stdout).toContain(`${s.name} — `);
+      const figures = s.figures;
+      if ('spansPerSecond' in figures) expect(figures.spansPerSecond, s.name).toBeGreaterThan(0);
+      if ('spansPerCore' in figures) expect(figures.spansPerCore, s.name).toBeGreaterThan(0);
+      if ('latencyP99Ms' in figures) expect(figures.latencyP99Ms, s.name).toBeGreaterThanOrEqual(figures.latencyP50Ms as number);
+      if ('lostSpans' in figures) {
+        expect(figures.lostSpans, `${s.name} lost acknowledged spans`).toBe(0);
+        expect(figures.duplicateRows, `${s.name} stored duplicates`).toBe(0);
+        expect(figures.storedSpans, s.name).toBeGreaterThan(0);
+      }
+    }
+    const atRest = report.scenarios.find((s) => s.name === 'at-rest')!.figures;
+    expect(atRest.bytesPerSpanAtRest).toBeGreaterThan(0);
+    expect(atRest.storedSpans).toBe(report.payloads.requests * report.payloads.spansPerRequest);
+
+    // Every target is reported with its measured figure, met or not.
+    expect(report.targets.map((t) => t.name)).toEqual(
+      expect.arrayContaining(['collector path, OTLP/HTTP protobuf → redaction → bus', 'storage path, bus → ClickHouse', 'at rest', 'ingest latency at 50% of maximum', '2× overload']),
+    );
+    expect(stdout).toMatch(/Targets\n/);
+    expect(stdout).toContain(`results written to ${join(resultsDir, files[0]!)}`);
+    expect(report.machine.cpus).toBeGreaterThan(0);
+  }, 300_000);
+});
