@@ -6,7 +6,8 @@
  * - 200 with an `ExportTraceServiceResponse` once the spans are durable (published to Kafka, or
  *   stored, in embedded mode);
  * - 400 with a `google.rpc.Status` body naming the problem for bodies that do not decode;
- * - 429/503 with Retry-After when the bus is full or unavailable, so exporters back off;
+ * - 429/503 with Retry-After when the bus is full or unavailable, or when more request bytes are
+ *   in flight than `maxInflightBytes`, so exporters back off and memory stays bounded;
  * - 404/405 for other paths and methods; 413 for bodies over the limit.
  * No request can crash the process: every failure becomes a status and a message, and the
  * message never echoes more than a short, capped piece of the input.
@@ -41,6 +42,12 @@ export interface OtlpHttpReceiverOptions {
   logger: Logger;
   /** Largest accepted body, compressed and again after decompression. @default 20 MiB */
   maxBodyBytes?: number;
+  /**
+   * Decompressed request bytes being decoded, processed or published at once; beyond it a request
+   * is refused with 429 + Retry-After instead of being held, so memory stays bounded whatever
+   * the number of connections (one request is always let through alone). @default 16 MiB
+   */
+  maxInflightBytes?: number;
 }
 
 export interface OtlpHttpReceiver {
@@ -64,7 +71,12 @@ class HttpError extends Error {
 export async function startOtlpHttpReceiver(options: OtlpHttpReceiverOptions): Promise<OtlpHttpReceiver> {
   const log = options.logger.child({ component: 'otlp-http' });
   const maxBody = options.maxBodyBytes ?? 20 * 1024 * 1024;
+  const maxInflight = options.maxInflightBytes ?? 16 * 1024 * 1024;
+  let inflightBytes = 0;
   let closing = false;
+  const atCapacity = (bytes: number): boolean => inflightBytes > 0 && inflightBytes + bytes > maxInflight;
+  const capacityError = (): HttpError =>
+    new HttpError(429, RPC_CODE.RESOURCE_EXHAUSTED, `the collector is at capacity (${maxInflight} bytes of requests in flight): retry later`, 1);
 
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
@@ -103,15 +115,26 @@ export async function startOtlpHttpReceiver(options: OtlpHttpReceiverOptions): P
       req.resume();
       return respondError(res, encoding, new HttpError(503, RPC_CODE.UNAVAILABLE, 'the collector is shutting down', 5));
     }
+    let held = 0;
     try {
-      const body = await readBody(req, maxBody);
-      const data = decodeBody(await decompress(body, req.headers['content-encoding'], maxBody), encoding);
+      const declared = Number(req.headers['content-length']);
+      if (Number.isFinite(declared) && atCapacity(declared)) {
+        req.resume();
+        throw capacityError();
+      }
+      const raw = await decompress(await readBody(req, maxBody), req.headers['content-encoding'], maxBody);
+      if (atCapacity(raw.length)) throw capacityError();
+      held = raw.length;
+      inflightBytes += held;
+      const data = decodeBody(raw, encoding);
       if (countSpans(data) > 0) await options.onTraces(data);
       res.statusCode = 200;
       res.setHeader('Content-Type', encoding);
       res.end(encoding === PROTOBUF ? encodeExportTraceServiceResponse(0, '') : encodeExportTraceServiceResponseJson(0, ''));
     } catch (err) {
       respondError(res, encoding, toHttpError(err, log));
+    } finally {
+      inflightBytes -= held;
     }
   }
 

@@ -159,6 +159,7 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
       receiver = await startOtlpHttpReceiver({
         host: config.collector.http.host,
         port: config.collector.http.port,
+        maxInflightBytes: config.collector.max_inflight_bytes,
         // Inline stages first (they rewrite the request in place), then spans and side outputs
         // are published together; the request is acknowledged once all of them are durable.
         onTraces: async (data) => {

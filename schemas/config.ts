@@ -49,6 +49,12 @@ export const collectorConfigSchema = z
         port: port.default(4318),
       })
       .prefault({}),
+    /**
+     * Decompressed request bytes in flight (decoding, redaction, publishing) before further
+     * requests are refused with 429 + Retry-After: bounds the collector's memory under overload
+     * whatever the number of connections. @default 16777216 (16 MiB)
+     */
+    max_inflight_bytes: positiveInt().default(16 * 1024 * 1024),
   })
   .prefault({});
 
