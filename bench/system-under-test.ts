@@ -33,7 +33,7 @@ export interface AtRest {
   bytesOnDisk: number;
   bytesPerSpan: number;
   uncompressedBytesPerSpan: number;
-  /** The heaviest columns, compressed bytes per span. */
+  /** The heaviest columns, compressed bytes per span (wide parts only: a compact part does not track its columns). */
   columns: Record<string, number>;
 }
 
@@ -73,7 +73,7 @@ async function main(): Promise<void> {
           );
           const rows = Number(parts!.rows);
           const columns = await query<{ name: string; bytes: string }>(
-            `SELECT column AS name, sum(column_data_compressed_bytes) AS bytes FROM system.parts_columns WHERE database = '${db}' AND table = 'otel_traces' AND active GROUP BY column ORDER BY bytes DESC LIMIT 8`,
+            `SELECT column AS name, sum(column_data_compressed_bytes) AS bytes FROM system.parts_columns WHERE database = '${db}' AND table = 'otel_traces' AND active GROUP BY column HAVING bytes > 0 ORDER BY bytes DESC LIMIT 8`,
           );
           return {
             rows,
