@@ -33,7 +33,7 @@ import {
   type ServiceName,
   type SubProcessor,
 } from './estate.js';
-import { CALM, IncidentSchedule, type IncidentEffects } from './incidents.js';
+import { IncidentSchedule, type IncidentEffects } from './incidents.js';
 import { between, chance, choose, derivedRandom, exponential, hex8, weightedChooser, type Random } from './seeded-random.js';
 import type { ServiceTelemetry } from './service-telemetry.js';
 
@@ -134,8 +134,6 @@ export class TrafficGenerator {
   private readonly twilioBasic: Readonly<Partial<Record<ServiceName, string>>>;
   private readonly auth0Basic: string;
   private readonly slackChannel: string;
-  /** Effects of the trace being built. */
-  private fx: IncidentEffects = CALM;
 
   constructor(
     private readonly estate: DemoEstate,
@@ -183,15 +181,20 @@ export class TrafficGenerator {
   }
 
   private emitTrace(offsetMs: number): void {
-    this.fx = this.estate.schedule.effectsAt(offsetMs);
     const entry = chooseEntry(this.random);
-    if (entry === 'search' && this.fx.searchTrafficShare < 1 && !chance(this.random, this.fx.searchTrafficShare)) {
+    const trafficShare = entry === 'search' ? this.estate.schedule.effectsAt(offsetMs).searchTrafficShare : 1;
+    if (trafficShare < 1 && !chance(this.random, trafficShare)) {
       this.thinned++;
       return;
     }
     this.traces++;
     // Each kind of entry is the method of the same name.
     this[entry](this.startTimeMs + offsetMs);
+  }
+
+  /** What the incidents change for a call made at `atMs` (wall clock): a vendor is slow when it is called, not when the trace began. */
+  private incidentsAt(atMs: number): IncidentEffects {
+    return this.estate.schedule.effectsAt(atMs - this.startTimeMs);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -231,7 +234,7 @@ export class TrafficGenerator {
       at = products.end + this.sim.work();
 
       const headers: Record<string, string> = { 'content-type': 'application/json', 'idempotency-key': this.uuid(), 'x-request-id': this.uuid() };
-      if (!this.fx.paymentsBearerDropped) headers['authorization'] = `Bearer ${this.mint.bearer(OAUTH_CLIENTS.checkoutToPayments, at)}`;
+      if (!this.incidentsAt(at).paymentsBearerDropped) headers['authorization'] = `Bearer ${this.mint.bearer(OAUTH_CLIENTS.checkoutToPayments, at)}`;
       const payment = this.sim.internalHttp(
         hop,
         at,
@@ -444,7 +447,7 @@ export class TrafficGenerator {
   private slackNotify(hop: Hop, start: number, eventId: string): Outcome {
     const slack = SUB_PROCESSORS.slack;
     const token = this.estate.credentials.slackBot;
-    if (this.fx.slackTokenInQuery) {
+    if (this.incidentsAt(start).slackTokenInQuery) {
       const url = `https://${slack.host}/api/chat.postMessage?token=${token}&channel=${this.slackChannel}`;
       this.sim.log(hop, start, SeverityNumber.WARN, `slack notify for ${eventId} via ${url}`, { 'stripe.event.id': eventId });
       return this.sim.vendorHttp(hop, start, slack, { method: 'POST', template: '/api/chat.postMessage', url, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
@@ -524,7 +527,7 @@ export class TrafficGenerator {
       'content-type': 'application/x-www-form-urlencoded',
     };
     if (idempotent) headers['idempotency-key'] = this.uuid();
-    return this.sim.vendorHttp(hop, start, stripe, { method, template, url: `https://${stripe.host}${path}`, headers, okStatus }, { latencyFactor: this.fx.stripeLatencyFactor });
+    return this.sim.vendorHttp(hop, start, stripe, { method, template, url: `https://${stripe.host}${path}`, headers, okStatus }, { latencyFactor: this.incidentsAt(start).stripeLatencyFactor });
   }
 
   private sendEmail(hop: Hop, start: number, template: string): Outcome {
@@ -537,6 +540,7 @@ export class TrafficGenerator {
       headers: { authorization: `Bearer ${this.estate.credentials.sendgrid}`, 'content-type': 'application/json' },
     });
     if (sent.status >= 400) this.sim.log(hop, sent.end, SeverityNumber.ERROR, `email ${template} not sent: sendgrid ${sent.status}`, { 'notification.template': template });
+    else this.sim.log(hop, sent.end, SeverityNumber.INFO, `email ${template} sent`, { 'notification.template': template });
     return sent;
   }
 
@@ -550,7 +554,7 @@ export class TrafficGenerator {
       start,
       twilio,
       { method: 'POST', template: '/2010-04-01/Accounts/{AccountSid}/Messages.json', url, okStatus: 201, headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' } },
-      { failureShare: this.fx.twilioFailureShare },
+      { failureShare: this.incidentsAt(start).twilioFailureShare },
     );
     if (sent.status >= 400) {
       // The HTTP client's error dump, Authorization header included, now and then.
@@ -601,7 +605,7 @@ export class TrafficGenerator {
   /** Calls to the never-seen vendors that are live and belong to `caller`. */
   private newVendorCalls(hop: Hop, start: number, caller: ServiceName): number {
     let at = start;
-    const live = this.fx.newVendorsLive;
+    const live = this.incidentsAt(start).newVendorsLive;
     for (let i = 0; i < live; i++) {
       const vendor = NEW_VENDORS[i]!;
       if (vendor.caller !== caller || !chance(this.random, 0.25)) continue;
