@@ -99,10 +99,14 @@ describe('demo runner', () => {
     const stats = await demo.done;
     expect(stats.exported.traces.exported).toBe(0);
     expect(stats.exported.traces.failed).toBe(stats.spans);
-    expect(Object.keys(stats.failures).sort()).toEqual(['logs: ECONNREFUSED', 'traces: ECONNREFUSED']);
-    expect(Object.values(stats.failures).reduce((a, b) => a + b, 0)).toBeGreaterThan(2);
-    const warnings = lines.filter((l) => l.level === 40);
-    expect(warnings.map((w) => (w as unknown as { reason: string; signal: string }).signal).sort()).toEqual(['logs', 'traces']);
+    // Refused, or (on a machine too busy to notice the refusal within 300 ms) timed out.
+    const kinds = Object.keys(stats.failures);
+    expect(kinds.every((k) => /^(traces|logs): (ECONNREFUSED|timeout)$/.test(k))).toBe(true);
+    expect(new Set(kinds.map((k) => k.split(':')[0]))).toEqual(new Set(['traces', 'logs']));
+    // One line per kind, while many exports failed.
+    const warnings = lines.filter((l) => l.level === 40) as unknown as { reason: string; signal: string }[];
+    expect(warnings.map((w) => `${w.signal}: ${w.reason}`).sort()).toEqual(kinds.sort());
+    expect(Object.values(stats.failures).reduce((a, b) => a + b, 0)).toBeGreaterThan(kinds.length);
   }, 30_000);
 
   it('stops on request: generation ends, what is buffered is sent, stop is safe twice', async () => {
@@ -110,7 +114,8 @@ describe('demo runner', () => {
     servers.push(capture.server);
     const announced: string[] = [];
     const demo = runDemo({ target: capture.url, rate: 50, seed: 2, cycleS: 10, batch: { scheduledDelayMs: 60_000 }, onIncident: (t) => announced.push(`${t.phase} ${t.incident.kind}`) });
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // Stop inside the first incident (1 s to 2 s into the 10 s cycle).
+    while (announced.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
     const [first, second] = await Promise.all([demo.stop(), demo.stop()]);
     expect(second).toEqual(first);
     expect(await demo.done).toEqual(first);

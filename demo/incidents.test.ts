@@ -1,3 +1,4 @@
+/** The incident schedule's arithmetic: offsets, compression, repetition, effects, notices, the printed timeline. */
 import { describe, expect, it } from 'vitest';
 import { INCIDENT_KINDS } from '../schemas/demo-config.js';
 import { CALM, ERROR_BURST_FAILURE_SHARE, formatOffset, formatTimeline, IncidentSchedule, LATENCY_SPIKE_FACTOR, TRAFFIC_CLIFF_REMAINING_SHARE } from './incidents.js';
