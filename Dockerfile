@@ -6,6 +6,7 @@ RUN npm ci --ignore-scripts
 COPY tsconfig.json ./
 COPY bin bin
 COPY collector collector
+COPY demo demo
 COPY pipeline pipeline
 COPY processors processors
 COPY schemas schemas

@@ -2,25 +2,32 @@
 /**
  * The `chainwatch` command. The only place that prints for people and exits the process.
  *
- *   chainwatch [--config FILE] start     all stages in one process
+ *   chainwatch [--config FILE] start     all stages in one process (with the demo estate when no file is given)
+ *   chainwatch [--config FILE] demo      the demo estate, sending OTLP to a collector
  *   chainwatch [--config FILE] migrate   ClickHouse schema (and Kafka topics), idempotent
  *   chainwatch --help
  */
 import { parseArgs } from 'node:util';
+import type { DemoStats, RunningDemo } from '../demo/demo-runner.js';
+import { formatClock } from '../demo/incidents.js';
 import { ConfigError, loadConfig } from '../pipeline/config-loader.js';
 import { migrateAll, startChainwatch } from '../pipeline/chainwatch.js';
-import { createLogger } from '../pipeline/logger.js';
+import { createLogger, type Logger } from '../pipeline/logger.js';
 import { errorSummary } from '../pipeline/stage-runner.js';
 import type { Config } from '../schemas/config.js';
+import { demoConfigSchema, INCIDENT_KINDS, parseIncidentList, type DemoConfig } from '../schemas/demo-config.js';
 
 const HELP = `chainwatch — observability for machine-to-machine traffic
 
 Usage:
-  chainwatch [--config FILE] <command>
+  chainwatch [--config FILE] <command> [options]
 
 Commands:
   start      run every stage in one process: the OTLP receiver, the bus and storage
-             (embedded by default: in-process bus, ClickHouse engine in-process)
+             (embedded by default: in-process bus, ClickHouse engine in-process);
+             without --config it also runs the demo estate against itself
+  demo       run the demo estate: 8 simulated services calling 11 sub-processors through
+             the OpenTelemetry SDK, with scheduled incidents, sending OTLP to a collector
   migrate    create or upgrade the ClickHouse schema, and the Kafka topics when the bus
              is Kafka; safe to run again
   help       show this text
@@ -29,9 +36,28 @@ Options:
   -c, --config FILE   YAML configuration file (default: embedded defaults, no file)
   -h, --help          show this text
 
+start options:
+  --demo              run the demo estate even though a config file is given
+  --no-demo           do not run the demo estate (it runs by default without a config file)
+
+demo options (defaults from the config file's demo: section):
+  --target URL        OTLP/HTTP base URL to send to (default: the configured receiver,
+                      http://127.0.0.1:4318)
+  --rate N            traces per second, about a dozen spans each (default 20)
+  --duration S        stop after S seconds, with the incident cycle compressed into them
+                      (default: run until Ctrl-C)
+  --seed N            seed of every random choice: one seed, one sequence of traces
+                      (default: random, printed at start)
+  --incidents LIST    all (default), none, or a comma-separated list of:
+                      ${INCIDENT_KINDS.join(', ')}
+  --cycle-s S         incidents repeat every S seconds (default 600)
+
 Environment:
   CHAINWATCH_LOG_LEVEL   trace|debug|info|warn|error|silent (default info); logs are JSON on stderr
 `;
+
+/** Options that only `chainwatch demo` takes. */
+const DEMO_FLAGS = ['target', 'rate', 'duration', 'seed', 'incidents', 'cycle-s'] as const;
 
 async function main(argv: string[]): Promise<number> {
   let parsed;
@@ -39,14 +65,26 @@ async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        config: { type: 'string', short: 'c' },
+        help: { type: 'boolean', short: 'h' },
+        demo: { type: 'boolean' },
+        'no-demo': { type: 'boolean' },
+        target: { type: 'string' },
+        rate: { type: 'string' },
+        duration: { type: 'string' },
+        seed: { type: 'string' },
+        incidents: { type: 'string' },
+        'cycle-s': { type: 'string' },
+      },
     });
   } catch (err) {
     process.stderr.write(`chainwatch: ${(err as Error).message}\n\n${HELP}`);
     return 2;
   }
   const [command = 'help', ...rest] = parsed.positionals;
-  if (parsed.values.help || command === 'help') {
+  const flags = parsed.values;
+  if (flags.help || command === 'help') {
     process.stdout.write(HELP);
     return 0;
   }
@@ -54,14 +92,26 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`chainwatch: unexpected argument ${JSON.stringify(rest[0])}\n\n${HELP}`);
     return 2;
   }
-  if (command !== 'start' && command !== 'migrate') {
+  if (command !== 'start' && command !== 'migrate' && command !== 'demo') {
     process.stderr.write(`chainwatch: unknown command ${JSON.stringify(command)}\n\n${HELP}`);
+    return 2;
+  }
+  const misplaced = [
+    ...(command === 'demo' ? [] : DEMO_FLAGS.filter((flag) => flags[flag] !== undefined)),
+    ...(command === 'start' ? [] : (['demo', 'no-demo'] as const).filter((flag) => flags[flag] !== undefined)),
+  ];
+  if (misplaced.length > 0) {
+    process.stderr.write(`chainwatch: --${misplaced[0]} is not an option of ${command} (see chainwatch --help)\n`);
+    return 2;
+  }
+  if (flags.demo && flags['no-demo']) {
+    process.stderr.write('chainwatch: --demo and --no-demo contradict each other\n');
     return 2;
   }
 
   let config: Config;
   try {
-    config = await loadConfig(parsed.values.config);
+    config = await loadConfig(flags.config);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`chainwatch: ${err.message}\n`);
@@ -82,15 +132,43 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
+  if (command === 'demo') {
+    const settings = demoSettings(flags, config);
+    if (typeof settings === 'string') {
+      process.stderr.write(`chainwatch: ${settings}\n`);
+      return 2;
+    }
+    return runDemoCommand(settings, logger);
+  }
+
   const app = await startChainwatch(config, logger);
+  // The quick start (no file) shows traffic; a deployment (a file) does not, unless asked.
+  const demoOn = flags['no-demo'] ? false : (flags.demo ?? (flags.config === undefined || config.demo.enabled));
+  let demo: RunningDemo | null = null;
+  if (demoOn) {
+    const { runDemo } = await loadDemo();
+    demo = runDemo({
+      target: app.otlpHttpUrl!,
+      rate: config.demo.rate,
+      seed: config.demo.seed,
+      incidents: config.demo.incidents,
+      cycleS: config.demo.cycle_s,
+      logger: logger.child({ component: 'demo' }),
+      onIncident: printIncident,
+    });
+  }
   const where =
     config.clickhouse.kind === 'embedded' ? `ClickHouse engine in-process, data in ${config.clickhouse.path}` : `ClickHouse at ${config.clickhouse.url}`;
   const bus = config.bus.kind === 'memory' ? 'in-process bus' : `Kafka ${config.bus.kafka!.brokers.join(',')} topic ${config.bus.topics.spans}`;
+  const howToTurnOff = flags.demo ? 'run without --demo' : flags.config === undefined ? 'start with --no-demo' : `set demo.enabled: false in ${flags.config}`;
   process.stdout.write(
     `chainwatch is running (${bus}; ${where})\n` +
       `  OTLP/HTTP traces:  POST ${app.otlpHttpUrl}/v1/traces  (application/x-protobuf or application/json)\n` +
       `  point a service at it:  OTEL_EXPORTER_OTLP_ENDPOINT=${app.otlpHttpUrl}\n` +
       `  spans are stored in ${config.clickhouse.database}.otel_traces\n` +
+      (demo
+        ? `  demo traffic is on: ${demoHeadline(demo)}, sent to this collector; to turn it off, ${howToTurnOff}\n${demo.timeline}`
+        : '') +
       `Press Ctrl-C to stop.\n`,
   );
 
@@ -107,14 +185,123 @@ async function main(argv: string[]): Promise<number> {
         process.exit(1);
       }, config.shutdown_timeout_s * 1000);
       deadline.unref();
-      app.stop().then(resolve, (err: unknown) => {
-        logger.error({ err: errorSummary(err) }, 'error while stopping');
-        resolve();
-      });
+      // The demo first: what it has buffered is exported to the receiver before that closes.
+      (demo?.stop() ?? Promise.resolve())
+        .then(() => app.stop())
+        .then(resolve, (err: unknown) => {
+          logger.error({ err: errorSummary(err) }, 'error while stopping');
+          resolve();
+        });
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
+  return 0;
+}
+
+/** The demo and the OpenTelemetry SDK load only when a demo runs: other commands start faster. */
+function loadDemo(): Promise<typeof import('../demo/demo-runner.js')> {
+  return import('../demo/demo-runner.js');
+}
+
+interface DemoSettings {
+  target: string;
+  durationS: number | undefined;
+  demo: DemoConfig;
+}
+
+/** The demo command's settings: the config file's demo: section (or defaults), overridden by flags; a problem as text. */
+function demoSettings(flags: Partial<Record<(typeof DEMO_FLAGS)[number], string>>, config: Config): DemoSettings | string {
+  const problems: string[] = [];
+  // A number when the text is one; else the text, which the schema then refuses by name.
+  const number = (text: string): number | string => (text.trim() !== '' && Number.isFinite(Number(text)) ? Number(text) : text);
+  const raw = {
+    ...config.demo,
+    ...(flags.rate !== undefined ? { rate: number(flags.rate) } : {}),
+    ...(flags.seed !== undefined ? { seed: number(flags.seed) } : {}),
+    ...(flags.incidents !== undefined ? { incidents: parseIncidentList(flags.incidents) } : {}),
+    ...(flags['cycle-s'] !== undefined ? { cycle_s: number(flags['cycle-s']) } : {}),
+  };
+  const result = demoConfigSchema.safeParse(raw);
+  if (!result.success) {
+    for (const issue of result.error.issues) problems.push(`--${String(issue.path[0] ?? 'demo').replace('_', '-')}: ${issue.message}`);
+  }
+  let durationS: number | undefined;
+  if (flags.duration !== undefined) {
+    durationS = Number(flags.duration);
+    if (flags.duration.trim() === '' || !Number.isFinite(durationS) || durationS <= 0) problems.push(`--duration: expected a positive number of seconds, got ${JSON.stringify(flags.duration)}`);
+  }
+  const http = config.collector.http;
+  const host = http.host === '0.0.0.0' || http.host === '::' ? '127.0.0.1' : http.host;
+  const target = flags.target ?? `http://${host.includes(':') ? `[${host}]` : host}:${http.port || 4318}`;
+  let url: URL | undefined;
+  try {
+    url = new URL(target);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) problems.push(`--target: expected an http:// or https:// URL, got ${JSON.stringify(target)}`);
+  if (problems.length > 0 || !result.success) return `invalid demo options:\n${problems.map((p) => `  - ${p}`).join('\n')}`;
+  return { target: target.replace(/\/+$/, ''), durationS, demo: result.data };
+}
+
+function demoHeadline(demo: RunningDemo): string {
+  const estate = demo.estate;
+  return `${estate.services.length} services calling ${estate.subProcessors.length} sub-processors at ${estate.rate} traces/s, seed ${demo.seed}`;
+}
+
+function printIncident(transition: { phase: 'start' | 'end'; incident: { kind: string; description: string } }, wallTimeMs: number): void {
+  const what = transition.phase === 'start' ? `incident ${transition.incident.kind} begins: ${transition.incident.description}` : `incident ${transition.incident.kind} is over`;
+  process.stdout.write(`  ${formatClock(wallTimeMs)}  ${what}\n`);
+}
+
+function demoSummary(stats: DemoStats): string {
+  const failures = Object.entries(stats.failures).map(([kind, n]) => `${kind} ×${n}`);
+  return (
+    `demo stopped: ${stats.traces} traces, ${stats.spans} spans, ${stats.logRecords} log records generated; ` +
+    `collector accepted ${stats.exported.traces.exported} spans and ${stats.exported.logs.exported} log records` +
+    (failures.length > 0 ? ` (failed exports: ${failures.join(', ')})` : '') +
+    '\n'
+  );
+}
+
+/** `chainwatch demo`: runs until --duration elapses or a signal, then flushes and prints what was sent. */
+async function runDemoCommand(settings: DemoSettings, logger: Logger): Promise<number> {
+  const { runDemo } = await loadDemo();
+  const demo = runDemo({
+    target: settings.target,
+    rate: settings.demo.rate,
+    seed: settings.demo.seed,
+    incidents: settings.demo.incidents,
+    cycleS: settings.demo.cycle_s,
+    durationS: settings.durationS,
+    logger: logger.child({ component: 'demo' }),
+    onIncident: printIncident,
+  });
+  const subProcessors = demo.estate.subProcessors.map((p) => p.vendor).join(', ');
+  process.stdout.write(
+    `chainwatch demo: ${demoHeadline(demo)} (--seed ${demo.seed} repeats this run)\n` +
+      `  sending OTLP/HTTP protobuf to ${demo.target}/v1/traces and ${demo.target}/v1/logs\n` +
+      `  services: ${demo.estate.services.map((s) => s.name).join(', ')}\n` +
+      `  sub-processors: ${subProcessors}\n` +
+      demo.timeline +
+      (settings.durationS === undefined ? 'Press Ctrl-C to stop.\n' : `Running for ${settings.durationS} s (Ctrl-C stops earlier).\n`),
+  );
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (++signals > 1) {
+      process.stderr.write(`chainwatch demo: ${signal} again, exiting now\n`);
+      process.exit(130);
+    }
+    process.stdout.write(`chainwatch demo: ${signal}, flushing and stopping\n`);
+    void demo.stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const stats = await demo.done;
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  process.stdout.write(demoSummary(stats));
   return 0;
 }
 

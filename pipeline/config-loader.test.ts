@@ -95,6 +95,24 @@ describe('config loading', () => {
     expect(problemsOf(() => parseConfigText('a: 1\na: 2\n', 'dup.yaml'))[0]).toMatch(/YAML syntax error.*unique/i);
   });
 
+  it('gives the demo section its defaults, reads it, and names what is wrong in it', async () => {
+    expect((await loadConfig()).demo).toEqual({ enabled: false, rate: 20, incidents: 'all', cycle_s: 600 });
+    const config = await loadConfig(join(testdata, 'valid-kafka.yaml'));
+    expect(config.demo).toEqual({ enabled: false, rate: 50, seed: 7, incidents: ['latency-spike', 'token-leak'], cycle_s: 900 });
+    expect(parseConfig({ demo: { enabled: true, incidents: 'none' } }, 'x.yaml').demo).toMatchObject({ enabled: true, incidents: 'none' });
+    expect(problemsOf(() => parseConfig({ demo: { rate: 0, seed: -1, incidents: ['latency-spike', 'meteor'], cycle_s: 5, colour: 'red' } }, 'x.yaml'))).toEqual([
+      'demo.rate: expected a positive number of traces per second',
+      'demo.seed: expected a seed from 0 to 4294967295',
+      'demo.incidents: expected one of latency-spike, error-burst, token-leak, new-vendor, auth-downgrade, traffic-cliff, got "meteor"',
+      'demo.cycle_s: expected at least 10 seconds',
+      'demo.colour: unknown key',
+    ]);
+    expect(problemsOf(() => parseConfig({ demo: { incidents: 'sometimes', enabled: 'yes' } }, 'x.yaml'))).toEqual([
+      'demo.enabled: expected true or false',
+      'demo.incidents: expected "all", "none" or a list of: latency-spike, error-burst, token-leak, new-vendor, auth-downgrade, traffic-cliff',
+    ]);
+  });
+
   it('names a missing file', async () => {
     const err = (await loadConfig('/nonexistent/chainwatch.yaml').catch((e: unknown) => e)) as ConfigError;
     expect(err.problems).toEqual(['file not found']);

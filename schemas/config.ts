@@ -6,6 +6,7 @@
  * all, `parseConfig({})` gives the embedded default: in-process bus, embedded ClickHouse engine.
  */
 import { z } from 'zod';
+import { demoConfigSchema } from './demo-config.js';
 import { redactionConfigSchema } from './redaction-config.js';
 
 const positiveInt = (what = 'a positive integer') =>
@@ -144,6 +145,8 @@ export const configSchema = z
         storage: storageStageConfigSchema,
       })
       .prefault({}),
+    /** The demo estate: simulated services and their sub-processors, with scheduled incidents. */
+    demo: demoConfigSchema,
     /** Seconds a graceful shutdown may take before the process gives up. @default 30 */
     shutdown_timeout_s: positiveInt().default(30),
   })
@@ -167,6 +170,7 @@ export type Config = z.infer<typeof configSchema>;
 export type KafkaConfig = z.infer<typeof kafkaConfigSchema>;
 export type ClickHouseConfig = z.infer<typeof clickhouseConfigSchema>;
 export type StorageStageConfig = z.infer<typeof storageStageConfigSchema>;
+export type { DemoConfig } from './demo-config.js';
 
 /** A value as it should appear in an error message: short, typed, never the whole input. */
 function describe(value: unknown): string {

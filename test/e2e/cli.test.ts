@@ -1,6 +1,6 @@
 /**
- * The `chainwatch` command as a user runs it: help, config errors, migrate (idempotent), and
- * start → SIGTERM → a clean exit.
+ * The `chainwatch` command as a user runs it: help, config errors, migrate (idempotent),
+ * start → SIGTERM → a clean exit, and the demo estate (inside start, and as its own command).
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -25,6 +25,8 @@ describe('chainwatch command', () => {
       expect(r.stdout).toContain('chainwatch [--config FILE] <command>');
       expect(r.stdout).toMatch(/start\s+run every stage in one process/);
       expect(r.stdout).toMatch(/migrate\s+create or upgrade the ClickHouse schema/);
+      expect(r.stdout).toMatch(/demo\s+run the demo estate/);
+      expect(r.stdout).toContain('--no-demo');
     }
   });
 
@@ -72,5 +74,47 @@ describe('chainwatch command', () => {
     const code = await killAndWait(app.child, 'SIGTERM');
     expect(code).toBe(0);
     expect(app.output()).toContain('SIGTERM, draining and stopping');
+  });
+
+  it('refuses bad demo options and options of another command, naming each', async () => {
+    const r = await runCli(['demo', '--rate', 'fast', '--incidents', 'latency-spike,meteor', '--duration', '0', '--cycle-s', '5', '--target', 'ftp://x']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('invalid demo options:');
+    expect(r.stderr).toContain('--rate: expected a number of traces per second');
+    expect(r.stderr).toContain('--incidents: expected one of latency-spike, error-burst, token-leak, new-vendor, auth-downgrade, traffic-cliff, got "meteor"');
+    expect(r.stderr).toContain('--duration: expected a positive number of seconds, got "0"');
+    expect(r.stderr).toContain('--cycle-s: expected at least 10 seconds');
+    expect(r.stderr).toContain('--target: expected an http:// or https:// URL, got "ftp://x"');
+    const misplaced = await runCli(['migrate', '--rate', '5']);
+    expect(misplaced.code).toBe(2);
+    expect(misplaced.stderr).toContain('--rate is not an option of migrate');
+    const contradiction = await runCli(['start', '--demo', '--no-demo']);
+    expect(contradiction.code).toBe(2);
+  });
+
+  it('runs the demo estate inside start (--demo) and as its own command against a running collector', async () => {
+    const file = tempConfig('collector:\n  http:\n    port: 0\nclickhouse:\n  path: $DIR/engine\ndemo:\n  rate: 10\n  seed: 3\n');
+    const app = await startCli(['--config', file, '--demo']);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(app.output()).toContain(`demo traffic is on: 8 services calling 11 sub-processors at 10 traces/s, seed 3, sent to this collector; to turn it off, run without --demo`);
+      expect(app.output()).toMatch(/incident timeline \(cycle 10:00, repeating; first cycle shown\):\n {2}\+1:00 +\d\d:\d\d:\d\d {2}latency-spike/);
+
+      const demo = await runCli(['demo', '--target', app.otlpUrl, '--duration', '3', '--rate', '20', '--seed', '11', '--incidents', 'latency-spike,new-vendor']);
+      expect(demo.code).toBe(0);
+      expect(demo.stdout).toContain('chainwatch demo: 8 services calling 11 sub-processors at 20 traces/s, seed 11 (--seed 11 repeats this run)');
+      expect(demo.stdout).toContain(`sending OTLP/HTTP protobuf to ${app.otlpUrl}/v1/traces and ${app.otlpUrl}/v1/logs`);
+      expect(demo.stdout).toMatch(/incident timeline \(all compressed into the 0:03 run\):\n {2}\+0:00\.3 .* latency-spike .*\n {2}\+0:01\.5 .* new-vendor /);
+      expect(demo.stdout).toMatch(/incident latency-spike begins: Stripe/);
+      expect(demo.stdout).toMatch(/incident new-vendor begins: catalog starts calling Anthropic/);
+      // Every span generated was accepted; logs are refused with 404 until the collector takes them.
+      const summary = /demo stopped: (\d+) traces, (\d+) spans, (\d+) log records generated; collector accepted (\d+) spans/.exec(demo.stdout);
+      expect(summary).not.toBeNull();
+      expect(Number(summary![1])).toBeGreaterThan(20);
+      expect(summary![4]).toBe(summary![2]);
+    } finally {
+      const code = await killAndWait(app.child, 'SIGTERM');
+      expect(code).toBe(0);
+    }
   });
 });
