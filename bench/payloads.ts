@@ -1,17 +1,18 @@
 /**
- * The payloads every load scenario replays: pre-encoded OTLP/HTTP protobuf requests, built once
- * per run so encoding never costs the load generator anything.
+ * The payloads every load scenario replays: pre-encoded OTLP/HTTP protobuf requests produced by
+ * the demo estate, captured once per run so encoding never costs the load generator anything.
  *
  * Each payload also lists where its spans' trace ids sit in the bytes, so the load generator can
  * stamp every send with a fresh id prefix (a copy and a few writes, no re-encoding): each
  * replayed span is then a distinct span, and "stored spans" = "distinct (TraceId, SpanId)" is an
  * exact loss and duplicate check even though the same bodies are sent again and again.
  */
-import { encodeExportTraceServiceRequest } from '../collector/otlp-protobuf.js';
-import { seededRandom } from '../processors/redaction/sample-credentials.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { decodeExportTraceServiceRequest, encodeExportTraceServiceResponse } from '../collector/otlp-protobuf.js';
+import { runDemo } from '../demo/demo-runner.js';
 import { countSpans } from '../schemas/otlp-traces.js';
 import type { Payload } from './load-generator.js';
-import { buildRealisticRequest } from './realistic-traces.js';
 
 function varint(buf: Uint8Array, pos: number): [number, number] {
   let value = 0;
@@ -65,12 +66,50 @@ export function payloadOf(body: Uint8Array, spans: number): Payload {
   return { body: Buffer.from(body), spans, traceIdOffsets: traceIdOffsets(body) };
 }
 
-export async function benchPayloads(options: { quick: boolean }): Promise<{ payloads: Payload[]; source: string }> {
-  const random = seededRandom(11);
+/**
+ * Captures what the demo estate's services really send: the demo (real OpenTelemetry SDK, one
+ * TracerProvider per service, batch processor, OTLP/HTTP protobuf exporter) runs at a high rate
+ * against a capturing HTTP server on 127.0.0.1 that answers every export with 200, and every
+ * trace export body is kept as it arrived. Seeded, so every run replays the same traffic.
+ */
+export async function demoPayloads(options: { rate: number; durationS: number; seed: number }): Promise<Payload[]> {
   const payloads: Payload[] = [];
-  for (let i = 0; i < (options.quick ? 16 : 64); i++) {
-    const request = buildRealisticRequest(random, 0.01, 200);
-    payloads.push(payloadOf(encodeExportTraceServiceRequest(request), countSpans(request)));
+  const ok = Buffer.from(encodeExportTraceServiceResponse(0, ''));
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (req.url === '/v1/traces') {
+        const body = Buffer.concat(chunks);
+        const spans = countSpans(decodeExportTraceServiceRequest(body));
+        if (spans > 0) payloads.push(payloadOf(body, spans));
+      }
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(ok);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port } = server.address() as AddressInfo;
+    const demo = runDemo({
+      target: `http://127.0.0.1:${port}`,
+      rate: options.rate,
+      durationS: options.durationS,
+      seed: options.seed,
+      incidents: 'all',
+      // The SDK's default export batch (512 spans), as a service left at defaults sends.
+      batch: { maxExportBatchSize: 512, scheduledDelayMs: 200 },
+    });
+    await demo.done;
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   }
-  return { payloads, source: 'bench/realistic-traces.ts (checkout service, 1% secret values)' };
+  return payloads;
+}
+
+export async function benchPayloads(options: { quick: boolean }): Promise<{ payloads: Payload[]; source: string }> {
+  const rate = options.quick ? 1000 : 4000;
+  const durationS = options.quick ? 2 : 5;
+  const payloads = await demoPayloads({ rate, durationS, seed: 20261123 });
+  if (payloads.length === 0) throw new Error('the demo estate produced no trace exports');
+  return { payloads, source: `the demo estate (seed 20261123, ${rate} traces/s for ${durationS} s, all incidents, OTel SDK batches of ≤ 512 spans)` };
 }
