@@ -2,9 +2,10 @@
  * The bus on Apache Kafka, through kafkajs (wrapped here so the client can change).
  *
  * Producer: idempotent, acks=all, so a publish that resolves is on every in-sync replica and a
- * retried send is not written twice within the producer's session. A publish that the broker does
- * not confirm within `requestTimeoutMs` is reported as `BusUnavailableError` (the collector
- * answers 503 and the client retries).
+ * retried send is not written twice within the producer's session. Concurrent publishes are
+ * written together (group commit, see `publish`). A publish that the broker does not confirm
+ * within `requestTimeoutMs` is reported as `BusUnavailableError` (the collector answers 503 and
+ * the client retries).
  *
  * Consumers: one kafkajs consumer per subscription (one consumer group each), auto-commit off;
  * each fetched partition batch is cut into chunks of at most `maxBatchMessages`, and a chunk's
@@ -22,6 +23,31 @@ export interface KafkaBusOptions {
   logger: Logger;
 }
 
+/**
+ * At most this many bytes of queued publishes go into one produce request: the broker refuses a
+ * record batch (one per partition) over `message.max.bytes`, 1 MiB by default. A single publish
+ * larger than this is still sent, alone.
+ */
+const MAX_GROUP_BYTES = 768 * 1024;
+
+interface PendingPublish {
+  topic: string;
+  messages: BusMessage[];
+  bytes: number;
+  settled: boolean;
+  resolve(): void;
+  reject(err: unknown): void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+function settle(entry: PendingPublish, err?: unknown): void {
+  if (entry.settled) return;
+  entry.settled = true;
+  clearTimeout(entry.timer);
+  if (err === undefined) entry.resolve();
+  else entry.reject(err);
+}
+
 export class KafkaBus implements Bus {
   readonly kind = 'kafka' as const;
   readonly #kafka: Kafka;
@@ -29,6 +55,10 @@ export class KafkaBus implements Bus {
   #producer: Producer | null = null;
   #connecting: Promise<Producer> | null = null;
   readonly #subscriptions = new Set<Subscription>();
+  readonly #queue: PendingPublish[] = [];
+  #draining: Promise<void> | null = null;
+  #publishes = 0;
+  #sends = 0;
   #closed = false;
 
   constructor(options: KafkaBusOptions) {
@@ -75,31 +105,70 @@ export class KafkaBus implements Bus {
     }
   }
 
-  async publish(topic: string, messages: BusMessage[]): Promise<void> {
-    if (this.#closed) throw new ShutdownError('bus is shut down');
-    if (messages.length === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new BusUnavailableError(`Kafka did not confirm the write to ${topic} within ${this.#options.requestTimeoutMs} ms`, 5000)),
-        this.#options.requestTimeoutMs,
-      );
+  /**
+   * Resolves once every message is on all in-sync replicas. Publishes that arrive while a send is
+   * in flight are written together by the next send (group commit): one produce request carries
+   * many requests' messages, so the producer keeps one request in flight (what idempotence needs)
+   * without making callers queue one round trip each.
+   */
+  publish(topic: string, messages: BusMessage[]): Promise<void> {
+    this.#publishes++;
+    if (this.#closed) return Promise.reject(new ShutdownError('bus is shut down'));
+    if (messages.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      let bytes = 0;
+      for (const m of messages) bytes += m.value.byteLength + (m.key?.length ?? 0);
+      const entry: PendingPublish = { topic, messages, bytes, settled: false, resolve, reject, timer: undefined };
+      entry.timer = setTimeout(() => {
+        // Not sent yet: leave the queue too, so a broker that is down cannot make it grow without bound.
+        const at = this.#queue.indexOf(entry);
+        if (at >= 0) this.#queue.splice(at, 1);
+        settle(entry, new BusUnavailableError(`Kafka did not confirm the write to ${topic} within ${this.#options.requestTimeoutMs} ms`, 5000));
+      }, this.#options.requestTimeoutMs);
+      this.#queue.push(entry);
+      this.#kick();
     });
-    try {
-      const producer = await Promise.race([this.#ensureProducer(), timeout]);
-      await Promise.race([
-        producer.send({
-          topic,
-          acks: -1,
-          messages: messages.map((m) => ({ key: m.key, value: toBuffer(m.value) })),
-        }),
-        timeout,
-      ]);
-    } catch (err) {
-      if (err instanceof BusUnavailableError || err instanceof ShutdownError) throw err;
-      throw new BusUnavailableError(`Kafka refused the write to ${topic}: ${(err as Error).message}`, 5000, { cause: err });
-    } finally {
-      clearTimeout(timer);
+  }
+
+  /** Publish calls and produce requests since start: how much group commit saves. */
+  get producerStats(): { publishes: number; sends: number } {
+    return { publishes: this.#publishes, sends: this.#sends };
+  }
+
+  #kick(): void {
+    if (this.#draining) return;
+    this.#draining = this.#drain().finally(() => {
+      this.#draining = null;
+      if (this.#queue.length > 0) this.#kick();
+    });
+  }
+
+  /** Sends queued publishes, as many as fit one produce request, until the queue is empty. */
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      let take = 0;
+      let bytes = 0;
+      while (take < this.#queue.length && (take === 0 || bytes + this.#queue[take]!.bytes <= MAX_GROUP_BYTES)) bytes += this.#queue[take++]!.bytes;
+      const group = this.#queue.splice(0, take).filter((e) => !e.settled);
+      if (group.length === 0) continue;
+      try {
+        const producer = await this.#ensureProducer();
+        const byTopic = new Map<string, { key: string | null; value: Buffer }[]>();
+        for (const e of group) {
+          let list = byTopic.get(e.topic);
+          if (!list) byTopic.set(e.topic, (list = []));
+          for (const m of e.messages) list.push({ key: m.key, value: toBuffer(m.value) });
+        }
+        this.#sends++;
+        await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, list]) => ({ topic, messages: list })) });
+        for (const e of group) settle(e);
+      } catch (err) {
+        const failure =
+          err instanceof BusUnavailableError || err instanceof ShutdownError
+            ? err
+            : new BusUnavailableError(`Kafka refused the write to ${[...new Set(group.map((e) => e.topic))].join(', ')}: ${(err as Error).message}`, 5000, { cause: err });
+        for (const e of group) settle(e, failure);
+      }
     }
   }
 
@@ -160,6 +229,8 @@ export class KafkaBus implements Bus {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.all([...this.#subscriptions].map((s) => s.stop()));
+    // Publishes accepted before shutdown are written (or fail) before the producer goes.
+    while (this.#draining) await this.#draining;
     const producer = this.#producer ?? (this.#connecting ? await this.#connecting.catch(() => null) : null);
     await producer?.disconnect();
   }
