@@ -70,6 +70,11 @@ export const LOGS_LAYOUT: SignalLayout<LogsData, ResourceLogs, ScopeLogs, LogRec
   scopeGroup: (scope, schemaUrl) => ({ scope, logRecords: [], schemaUrl }),
 };
 
+/** Tells a logs request from a trace request, for code that takes either. */
+export function isLogsData(data: object): data is LogsData {
+  return Array.isArray((data as Partial<LogsData>).resourceLogs);
+}
+
 /** Counts the log records in a request without allocating. */
 export function countLogRecords(data: LogsData): number {
   return countRecords(LOGS_LAYOUT, data);
