@@ -19,7 +19,8 @@ Usage:
   chainwatch [--config FILE] <command>
 
 Commands:
-  start      run every stage in one process: the OTLP receiver, the bus and storage
+  start      run every stage in one process: the OTLP receiver (traces and logs), the bus
+             and storage
              (embedded by default: in-process bus, ClickHouse engine in-process)
   migrate    create or upgrade the ClickHouse schema, and the Kafka topics when the bus
              is Kafka; safe to run again
@@ -85,12 +86,14 @@ async function main(argv: string[]): Promise<number> {
   const app = await startChainwatch(config, logger);
   const where =
     config.clickhouse.kind === 'embedded' ? `ClickHouse engine in-process, data in ${config.clickhouse.path}` : `ClickHouse at ${config.clickhouse.url}`;
-  const bus = config.bus.kind === 'memory' ? 'in-process bus' : `Kafka ${config.bus.kafka!.brokers.join(',')} topic ${config.bus.topics.spans}`;
+  const bus =
+    config.bus.kind === 'memory' ? 'in-process bus' : `Kafka ${config.bus.kafka!.brokers.join(',')} topics ${config.bus.topics.spans}, ${config.bus.topics.logs}`;
   process.stdout.write(
     `chainwatch is running (${bus}; ${where})\n` +
       `  OTLP/HTTP traces:  POST ${app.otlpHttpUrl}/v1/traces  (application/x-protobuf or application/json)\n` +
+      `  OTLP/HTTP logs:    POST ${app.otlpHttpUrl}/v1/logs\n` +
       `  point a service at it:  OTEL_EXPORTER_OTLP_ENDPOINT=${app.otlpHttpUrl}\n` +
-      `  spans are stored in ${config.clickhouse.database}.otel_traces\n` +
+      `  spans are stored in ${config.clickhouse.database}.otel_traces, log records in ${config.clickhouse.database}.otel_logs\n` +
       `Press Ctrl-C to stop.\n`,
   );
 

@@ -67,8 +67,11 @@ describe('chainwatch command', () => {
     const file = tempConfig('collector:\n  http:\n    port: 0\nclickhouse:\n  path: $DIR/engine\n');
     const app = await startCli(['--config', file]);
     expect(app.output()).toMatch(/OTEL_EXPORTER_OTLP_ENDPOINT=http:\/\/127\.0\.0\.1:\d+/);
-    const res = await fetch(`${app.otlpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
-    expect(res.status).toBe(200);
+    expect(app.output()).toContain(`OTLP/HTTP logs:    POST ${app.otlpUrl}/v1/logs`);
+    for (const signal of ['traces', 'logs']) {
+      const res = await fetch(`${app.otlpUrl}/v1/${signal}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      expect(res.status).toBe(200);
+    }
     const code = await killAndWait(app.child, 'SIGTERM');
     expect(code).toBe(0);
     expect(app.output()).toContain('SIGTERM, draining and stopping');

@@ -9,7 +9,7 @@ import { ROOT_CONTEXT, trace, TraceFlags } from '@opentelemetry/api';
 import { SeverityNumber } from '@opentelemetry/api-logs';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { LoggerProvider, ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { recordLogs } from './otel-sdk.js';
+import { emitAndExportLogs, expectExported, recordLogs, type OtlpHttpProtocol } from './otel-sdk.js';
 
 export const LOG_SCENARIO_RESOURCE = {
   'service.name': 'checkout',
@@ -20,6 +20,7 @@ export const LOG_SCENARIO_RESOURCE = {
 
 export const LOG_SCENARIO_TRACE_ID = '0af7651916cd43dd8448eb211c80319c';
 export const LOG_SCENARIO_SPAN_ID = 'b7ad6b7169203331';
+export const LOG_SCENARIO_UNSAMPLED_TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 
 /** The first record's time: 2026-01-01T00:00:00.123456789Z. */
 export const LOG_SCENARIO_START: [number, number] = [1_767_225_600, 123_456_789];
@@ -30,7 +31,7 @@ export function emitLogScenario(provider: LoggerProvider): void {
   const app = provider.getLogger('checkout.app', '2.4.1', { schemaUrl: 'https://opentelemetry.io/schemas/1.29.0', attributes: { 'logger.kind': 'app' } });
   const audit = provider.getLogger('audit');
   const sampled = trace.setSpanContext(ROOT_CONTEXT, { traceId: LOG_SCENARIO_TRACE_ID, spanId: LOG_SCENARIO_SPAN_ID, traceFlags: TraceFlags.SAMPLED });
-  const unsampled = trace.setSpanContext(ROOT_CONTEXT, { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', traceFlags: TraceFlags.NONE });
+  const unsampled = trace.setSpanContext(ROOT_CONTEXT, { traceId: LOG_SCENARIO_UNSAMPLED_TRACE_ID, spanId: '00f067aa0ba902b7', traceFlags: TraceFlags.NONE });
 
   app.emit({
     timestamp: [seconds, nanos],
@@ -62,4 +63,14 @@ export function emitLogScenario(provider: LoggerProvider): void {
 export function recordLogScenario(): ReadableLogRecord[] {
   const resource = resourceFromAttributes(LOG_SCENARIO_RESOURCE, { schemaUrl: 'https://opentelemetry.io/schemas/1.30.0' });
   return recordLogs(resource, emitLogScenario, { attributeCountLimit: 4 });
+}
+
+/**
+ * Exports the scenario in one request to `${baseUrl}/v1/logs` over `protocol`, its resource
+ * tagged `test.protocol`, expects success and returns the records as the SDK produced them.
+ */
+export async function exportLogScenario(baseUrl: string, protocol: OtlpHttpProtocol): Promise<ReadableLogRecord[]> {
+  const result = await emitAndExportLogs({ baseUrl, protocol, resourceAttributes: { ...LOG_SCENARIO_RESOURCE, 'test.protocol': protocol }, emit: emitLogScenario });
+  expectExported(result);
+  return result.records;
 }

@@ -16,6 +16,7 @@ import { resourceFromAttributes, type Resource } from '@opentelemetry/resources'
 import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor, type LogRecordLimits, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace';
+import { expect } from 'vitest';
 
 export type OtlpHttpProtocol = 'http/protobuf' | 'http/json';
 
@@ -97,6 +98,12 @@ export async function emitAndExportLogs(options: {
   const result = await new Promise<ExportResult>((resolve) => exporter.export(records, resolve));
   await exporter.shutdown();
   return { records, code: result.code, ...(result.error ? { error: result.error } : {}) };
+}
+
+/** Expects an export to have succeeded, showing the exporter's error when it did not. */
+export function expectExported(result: { code: ExportResultCode; error?: Error }): void {
+  expect(result.error?.message).toBeUndefined();
+  expect(result.code).toBe(ExportResultCode.SUCCESS);
 }
 
 /** An SDK time ([seconds, nanoseconds]) as exact integer nanoseconds. */
