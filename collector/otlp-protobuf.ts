@@ -1,17 +1,18 @@
 /**
  * OTLP/protobuf codec for traces: ExportTraceServiceRequest <-> TracesData, and the two small
- * messages the receiver answers with (Export*ServiceResponse, google.rpc.Status). The wire
+ * messages the receiver answers with (Export…ServiceResponse, google.rpc.Status). The wire
  * reader and writer, the messages every signal shares (AnyValue, KeyValue, Resource,
  * InstrumentationScope) and the resource/scope grouping are written once here, generic over a
  * {@link ProtobufSignalCodec}; `otlp-protobuf-logs.ts` adds the log messages on top.
  *
  * Hand-written for exactly these messages (opentelemetry-proto v1 trace.proto, common.proto,
- * resource.proto, trace_service.proto, and logs.proto through otlp-protobuf-logs.ts) instead of a generated or reflective codec: DESIGN.md allows
- * a specialised decoder on a measured hot path, and every received span passes through here
- * (bench/otlp-codec.bench.ts measures it).
+ * resource.proto, trace_service.proto; logs.proto in otlp-protobuf-logs.ts) instead of a
+ * generated or reflective codec: DESIGN.md allows a specialised decoder on a measured hot path,
+ * and every received span and log record passes through here (bench/otlp-codec.bench.ts
+ * measures the span path).
  *
- * Decoding guarantees, for any input bytes: the result is a TracesData or an OtlpDecodeError is
- * thrown, never another error; time and memory are linear in the input (every length is checked
+ * Decoding guarantees, for any input bytes: the result is the signal's data or an
+ * OtlpDecodeError is thrown, never another error; time and memory are linear in the input (every length is checked
  * against the bytes that remain before anything is read or allocated, AnyValue nesting is capped
  * at {@link MAX_ANY_VALUE_DEPTH}); strings must be valid UTF-8; unknown fields of wire types
  * 0/1/2/5 are skipped; a field that appears twice follows protobuf merge semantics (the last
