@@ -23,9 +23,9 @@ Usage:
   chainwatch [--config FILE] <command> [options]
 
 Commands:
-  start      run every stage in one process: the OTLP receiver, the bus and storage
-             (embedded by default: in-process bus, ClickHouse engine in-process);
-             without --config it also runs the demo estate against itself
+  start      run every stage in one process: the OTLP receiver (traces and logs), the bus
+             and storage (embedded by default: in-process bus, ClickHouse engine
+             in-process); without --config it also runs the demo estate against itself
   demo       run the demo estate: 8 simulated services calling 11 sub-processors through
              the OpenTelemetry SDK, with scheduled incidents, sending OTLP to a collector
   migrate    create or upgrade the ClickHouse schema, and the Kafka topics when the bus
@@ -159,13 +159,15 @@ async function main(argv: string[]): Promise<number> {
   }
   const where =
     config.clickhouse.kind === 'embedded' ? `ClickHouse engine in-process, data in ${config.clickhouse.path}` : `ClickHouse at ${config.clickhouse.url}`;
-  const bus = config.bus.kind === 'memory' ? 'in-process bus' : `Kafka ${config.bus.kafka!.brokers.join(',')} topic ${config.bus.topics.spans}`;
+  const bus =
+    config.bus.kind === 'memory' ? 'in-process bus' : `Kafka ${config.bus.kafka!.brokers.join(',')} topics ${config.bus.topics.spans}, ${config.bus.topics.logs}`;
   const howToTurnOff = flags.demo ? 'run without --demo' : flags.config === undefined ? 'start with --no-demo' : `set demo.enabled: false in ${flags.config}`;
   process.stdout.write(
     `chainwatch is running (${bus}; ${where})\n` +
       `  OTLP/HTTP traces:  POST ${app.otlpHttpUrl}/v1/traces  (application/x-protobuf or application/json)\n` +
+      `  OTLP/HTTP logs:    POST ${app.otlpHttpUrl}/v1/logs\n` +
       `  point a service at it:  OTEL_EXPORTER_OTLP_ENDPOINT=${app.otlpHttpUrl}\n` +
-      `  spans are stored in ${config.clickhouse.database}.otel_traces\n` +
+      `  spans are stored in ${config.clickhouse.database}.otel_traces, log records in ${config.clickhouse.database}.otel_logs\n` +
       (demo
         ? `  demo traffic is on: ${demoHeadline(demo)}, sent to this collector; to turn it off, ${howToTurnOff}\n${demo.timeline}`
         : '') +

@@ -45,6 +45,7 @@ describe('OTLP/HTTP receiver in-flight bound', () => {
       port: 0,
       logger: silentLogger(),
       maxInflightBytes: first.length + 10,
+      onLogs: async () => {},
       onTraces: async (data: TracesData) => {
         const name = data.resourceSpans[0]!.scopeSpans[0]!.spans[0]!.name;
         seen.push(name);
@@ -70,7 +71,7 @@ describe('OTLP/HTTP receiver in-flight bound', () => {
 
   it('lets a single request larger than the bound through when nothing else is in flight', async () => {
     const seen: string[] = [];
-    receiver = await startOtlpHttpReceiver({ host: '127.0.0.1', port: 0, logger: silentLogger(), maxInflightBytes: 1, onTraces: async () => void seen.push('x') });
+    receiver = await startOtlpHttpReceiver({ host: '127.0.0.1', port: 0, logger: silentLogger(), maxInflightBytes: 1, onLogs: async () => {}, onTraces: async () => void seen.push('x') });
     expect((await post(receiver.url, body('big'))).status).toBe(200);
     expect(seen).toEqual(['x']);
   });

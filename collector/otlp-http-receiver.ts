@@ -1,14 +1,16 @@
 /**
- * The OTLP/HTTP receiver (`POST /v1/traces`, default port 4318), answering as the OTLP
- * specification says:
+ * The OTLP/HTTP receiver (`POST /v1/traces` and `POST /v1/logs`, default port 4318), answering as
+ * the OTLP specification says, the same way for every signal (one handler, parameterised by the
+ * signal's codecs and callback):
  * - `application/x-protobuf` or `application/json` bodies (else 415); the response uses the
  *   request's encoding;
- * - 200 with an `ExportTraceServiceResponse` once the spans are durable (published to Kafka, or
+ * - 200 with an `Export…ServiceResponse` once the records are durable (published to Kafka, or
  *   stored, in embedded mode);
  * - 400 with a `google.rpc.Status` body naming the problem for bodies that do not decode;
  * - 429/503 with Retry-After when the bus is full or unavailable, or when more request bytes are
  *   in flight than `maxInflightBytes`, so exporters back off and memory stays bounded;
- * - 404/405 for other paths and methods; 413 for bodies over the limit.
+ * - 404/405 for other paths and methods (`/v1/metrics` says it is not supported); 413 for bodies
+ *   over the limit.
  * No request can crash the process: every failure becomes a status and a message, and the
  * message never echoes more than a short, capped piece of the input.
  */
@@ -19,9 +21,12 @@ import { promisify } from 'node:util';
 import { RetryableError, BusFullError, ShutdownError } from '../pipeline/errors.js';
 import { errorSummary } from '../pipeline/stage-runner.js';
 import type { Logger } from '../pipeline/logger.js';
+import { countLogRecords, type LogsData } from '../schemas/otlp-logs.js';
 import { countSpans, type TracesData } from '../schemas/otlp-traces.js';
 import { OtlpDecodeError } from './otlp-decode-error.js';
+import { decodeExportLogsServiceRequestJson, encodeExportLogsServiceResponseJson } from './otlp-json-logs.js';
 import { decodeExportTraceServiceRequestJson, encodeExportTraceServiceResponseJson, encodeRpcStatusJson } from './otlp-json.js';
+import { decodeExportLogsServiceRequest, encodeExportLogsServiceResponse } from './otlp-protobuf-logs.js';
 import { decodeExportTraceServiceRequest, encodeExportTraceServiceResponse, encodeRpcStatus } from './otlp-protobuf.js';
 
 const gunzipAsync = promisify<InputType, { maxOutputLength: number }, Buffer>(gunzip);
@@ -34,11 +39,58 @@ type Encoding = typeof PROTOBUF | typeof JSON_TYPE;
 /** google.rpc.Code values used in error bodies. */
 const RPC_CODE = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, RESOURCE_EXHAUSTED: 8, INTERNAL: 13, UNAVAILABLE: 14, UNIMPLEMENTED: 12 } as const;
 
+/** How the receiver reads and answers one signal's requests. */
+interface OtlpHttpSignal<D> {
+  readonly path: string;
+  /** `ExportTraceServiceRequest`, for error messages. */
+  readonly requestName: string;
+  decodeProtobuf(body: Uint8Array): D;
+  decodeJson(body: Uint8Array): D;
+  count(data: D): number;
+  encodeResponse(rejected: number, errorMessage: string): Uint8Array;
+  encodeResponseJson(rejected: number, errorMessage: string): string;
+}
+
+const TRACES: OtlpHttpSignal<TracesData> = {
+  path: '/v1/traces',
+  requestName: 'ExportTraceServiceRequest',
+  decodeProtobuf: decodeExportTraceServiceRequest,
+  decodeJson: decodeExportTraceServiceRequestJson,
+  count: countSpans,
+  encodeResponse: encodeExportTraceServiceResponse,
+  encodeResponseJson: encodeExportTraceServiceResponseJson,
+};
+
+const LOGS: OtlpHttpSignal<LogsData> = {
+  path: '/v1/logs',
+  requestName: 'ExportLogsServiceRequest',
+  decodeProtobuf: decodeExportLogsServiceRequest,
+  decodeJson: decodeExportLogsServiceRequestJson,
+  count: countLogRecords,
+  encodeResponse: encodeExportLogsServiceResponse,
+  encodeResponseJson: encodeExportLogsServiceResponseJson,
+};
+
+const ACCEPTED_PATHS = `traces to ${TRACES.path} and logs to ${LOGS.path}`;
+
+/** Decodes a body of one signal, hands it on, and returns the success response body. */
+type Route = (body: Buffer, encoding: Encoding) => Promise<Uint8Array | string>;
+
+function route<D>(signal: OtlpHttpSignal<D>, accept: (data: D) => Promise<void>): Route {
+  return async (body, encoding) => {
+    const data = decodeBody(signal, body, encoding);
+    if (signal.count(data) > 0) await accept(data);
+    return encoding === PROTOBUF ? signal.encodeResponse(0, '') : signal.encodeResponseJson(0, '');
+  };
+}
+
 export interface OtlpHttpReceiverOptions {
   host: string;
   port: number;
-  /** Called with every decoded request; resolves when its spans are durable. */
+  /** Called with every decoded trace request holding spans; resolves when its spans are durable. */
   onTraces(data: TracesData): Promise<void>;
+  /** Called with every decoded logs request holding records; resolves when its records are durable. */
+  onLogs(data: LogsData): Promise<void>;
   logger: Logger;
   /** Largest accepted body, compressed and again after decompression. @default 20 MiB */
   maxBodyBytes?: number;
@@ -73,6 +125,10 @@ export async function startOtlpHttpReceiver(options: OtlpHttpReceiverOptions): P
   const maxBody = options.maxBodyBytes ?? 20 * 1024 * 1024;
   const maxInflight = options.maxInflightBytes ?? 16 * 1024 * 1024;
   let inflightBytes = 0;
+  const routes = new Map<string, Route>([
+    [TRACES.path, route(TRACES, (data) => options.onTraces(data))],
+    [LOGS.path, route(LOGS, (data) => options.onLogs(data))],
+  ]);
   let closing = false;
   const atCapacity = (bytes: number): boolean => inflightBytes > 0 && inflightBytes + bytes > maxInflight;
   const capacityError = (): HttpError =>
@@ -91,10 +147,11 @@ export async function startOtlpHttpReceiver(options: OtlpHttpReceiverOptions): P
   server.requestTimeout = 120_000;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path !== '/v1/traces') {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const accept = routes.get(path);
+    if (!accept) {
       req.resume();
-      const hint = path === '/v1/logs' || path === '/v1/metrics' ? `${path} is not supported yet; send traces to /v1/traces` : `unknown path ${short(path ?? '')}: send traces to /v1/traces`;
+      const hint = path === '/v1/metrics' ? `${path} is not supported: send ${ACCEPTED_PATHS}` : `unknown path ${short(path)}: send ${ACCEPTED_PATHS}`;
       return respondError(res, JSON_TYPE, new HttpError(404, RPC_CODE.NOT_FOUND, hint));
     }
     if (req.method !== 'POST') {
@@ -126,11 +183,10 @@ export async function startOtlpHttpReceiver(options: OtlpHttpReceiverOptions): P
       if (atCapacity(raw.length)) throw capacityError();
       held = raw.length;
       inflightBytes += held;
-      const data = decodeBody(raw, encoding);
-      if (countSpans(data) > 0) await options.onTraces(data);
+      const response = await accept(raw, encoding);
       res.statusCode = 200;
       res.setHeader('Content-Type', encoding);
-      res.end(encoding === PROTOBUF ? encodeExportTraceServiceResponse(0, '') : encodeExportTraceServiceResponseJson(0, ''));
+      res.end(response);
     } catch (err) {
       respondError(res, encoding, toHttpError(err, log));
     } finally {
@@ -216,12 +272,12 @@ async function decompress(body: Buffer, contentEncoding: string | undefined, lim
   }
 }
 
-function decodeBody(body: Buffer, encoding: Encoding): TracesData {
+function decodeBody<D>(signal: OtlpHttpSignal<D>, body: Buffer, encoding: Encoding): D {
   try {
-    return encoding === PROTOBUF ? decodeExportTraceServiceRequest(body) : decodeExportTraceServiceRequestJson(body);
+    return encoding === PROTOBUF ? signal.decodeProtobuf(body) : signal.decodeJson(body);
   } catch (err) {
     if (err instanceof OtlpDecodeError) {
-      const what = encoding === PROTOBUF ? 'protobuf ExportTraceServiceRequest' : 'OTLP/JSON ExportTraceServiceRequest';
+      const what = `${encoding === PROTOBUF ? 'protobuf' : 'OTLP/JSON'} ${signal.requestName}`;
       throw new HttpError(400, RPC_CODE.INVALID_ARGUMENT, `request body is not a valid ${what}: ${err.message}`);
     }
     throw err;

@@ -19,15 +19,10 @@ import {
   encodeRpcStatusJson,
 } from './otlp-json.js';
 import { decodeExportTraceServiceRequest, encodeExportTraceServiceRequest, MAX_ANY_VALUE_DEPTH } from './otlp-protobuf.js';
+import { decodeErrorMessage, fuzzJsonDecoder, seededIntegers } from '../test/harness/codec-checks.js';
 
 function decodeError(body: string | Uint8Array): string {
-  try {
-    decodeExportTraceServiceRequestJson(body);
-  } catch (error) {
-    expect(error).toBeInstanceOf(OtlpDecodeError);
-    return (error as OtlpDecodeError).message;
-  }
-  throw new Error('decoded without error');
+  return decodeErrorMessage(() => decodeExportTraceServiceRequestJson(body));
 }
 
 /** A request with one resource, one scope and the given span objects, as JSON text. */
@@ -426,38 +421,13 @@ describe('decodeExportTraceServiceRequestJson on malformed input', () => {
   it('throws nothing but OtlpDecodeError for any value of any type at any position', () => {
     const valid = JSON.parse(encodeExportTraceServiceRequestJson(JSON_EDGE_CASES)) as unknown;
     const replacements: unknown[] = [null, 0, -1, 1.5, 2 ** 64, '', 'x', 'NaN', '-1', true, [], [null], {}, { key: 1 }];
-    let variants = 0;
-    const visit = (node: unknown, replaceAt: (replacement: unknown) => void) => {
-      for (const replacement of replacements) {
-        replaceAt(replacement);
-        variants++;
-        try {
-          decodeExportTraceServiceRequestJson(JSON.stringify(valid));
-        } catch (error) {
-          if (!(error instanceof OtlpDecodeError)) throw error;
-        }
-      }
-      replaceAt(node);
-      if (Array.isArray(node)) node.forEach((child, i) => visit(child, (replacement) => (node[i] = replacement)));
-      else if (node !== null && typeof node === 'object') {
-        const object = node as Record<string, unknown>;
-        for (const key of Object.keys(object)) visit(object[key], (replacement) => (object[key] = replacement));
-      }
-    };
-    visit(valid, () => {});
-    expect(variants).toBeGreaterThan(1000);
+    expect(fuzzJsonDecoder(valid, decodeExportTraceServiceRequestJson, replacements)).toBeGreaterThan(1000);
   });
 
   it('throws nothing but OtlpDecodeError on random corruption of the text', () => {
     const valid = encodeExportTraceServiceRequestJson(JSON_EDGE_CASES);
     const alphabet = '{}[]":,0123456789-.eE+ \\ux"nulltruefalse';
-    let seed = 0x1234567;
-    const random = (limit: number) => {
-      seed ^= seed << 13;
-      seed ^= seed >>> 17;
-      seed ^= seed << 5;
-      return (seed >>> 0) % limit;
-    };
+    const random = seededIntegers(0x1234567);
     for (let trial = 0; trial < 3000; trial++) {
       const chars = [...valid];
       for (let edits = 1 + random(3); edits > 0; edits--) chars[random(chars.length)] = alphabet[random(alphabet.length)]!;

@@ -1,6 +1,9 @@
 /**
  * OTLP/JSON codec for traces (https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding):
- * ExportTraceServiceRequest <-> TracesData, and the JSON forms of the receiver's responses.
+ * ExportTraceServiceRequest <-> TracesData, and the JSON forms of the receiver's responses. The
+ * field readers, AnyValue/KeyValue/Resource/InstrumentationScope and the resource/scope grouping
+ * are written once here, generic over a {@link JsonSignalCodec}; `otlp-json-logs.ts` adds the
+ * log records on top.
  *
  * Decoding is JSON.parse followed by a validating walk. It accepts what protobuf JSON parsers
  * accept: lowerCamelCase keys or the original snake_case field names; ids as hex of either case;
@@ -15,30 +18,19 @@
 
 import { Buffer } from 'node:buffer';
 
-import type {
-  AnyValue,
-  InstrumentationScope,
-  KeyValue,
-  Resource,
-  ResourceSpans,
-  ScopeSpans,
-  Span,
-  SpanEvent,
-  SpanLink,
-  SpanStatus,
-  TracesData,
-} from '../schemas/otlp-traces.js';
+import type { AnyValue, InstrumentationScope, KeyValue, Resource, ResourceGroup, ScopeGroup, SignalLayout } from '../schemas/otlp-common.js';
+import { TRACES_LAYOUT, type ResourceSpans, type ScopeSpans, type Span, type SpanEvent, type SpanLink, type SpanStatus, type TracesData } from '../schemas/otlp-traces.js';
 import { normalizeHex } from './hex.js';
 import { OtlpDecodeError, quoteExcerpt } from './otlp-decode-error.js';
 import { MAX_ANY_VALUE_DEPTH } from './otlp-protobuf.js';
 
-type JsonObject = { readonly [key: string]: unknown };
+export type JsonObject = { readonly [key: string]: unknown };
 
 /**
  * A problem at `path`, relative to the value being decoded when thrown; each enclosing level
  * prefixes its own segment on the way out, so paths cost nothing unless something is wrong.
  */
-class JsonFieldProblem {
+export class JsonFieldProblem {
   constructor(
     public path: string,
     readonly problem: string,
@@ -84,7 +76,7 @@ function problemAt(object: JsonObject, camelName: string, snakeName: string, pro
   return new JsonFieldProblem(memberKey(object, camelName, snakeName), problem);
 }
 
-function readString(object: JsonObject, camelName: string, snakeName: string): string {
+export function readString(object: JsonObject, camelName: string, snakeName: string): string {
   const value = member(object, camelName, snakeName);
   if (value === undefined || value === null) return '';
   if (typeof value !== 'string') {
@@ -100,7 +92,7 @@ function readObject(object: JsonObject, camelName: string, snakeName: string): J
   return value;
 }
 
-function readHexId(object: JsonObject, camelName: string, snakeName: string): string {
+export function readHexId(object: JsonObject, camelName: string, snakeName: string): string {
   const hex = readString(object, camelName, snakeName);
   const normalized = normalizeHex(hex);
   if (normalized === undefined) {
@@ -121,7 +113,7 @@ const INT64_MIN = -(1n << 63n);
 const INT64_MAX = (1n << 63n) - 1n;
 
 /** uint32 and fixed32 fields: an integer number or a decimal string. */
-function readUint32(object: JsonObject, camelName: string, snakeName: string): number {
+export function readUint32(object: JsonObject, camelName: string, snakeName: string): number {
   const value = member(object, camelName, snakeName);
   if (value === undefined || value === null) return 0;
   const number = typeof value === 'string' && DECIMAL_DIGITS.test(value) ? Number(value) : value;
@@ -132,7 +124,7 @@ function readUint32(object: JsonObject, camelName: string, snakeName: string): n
 }
 
 /** Enum fields: an int32 or one of the value names. */
-function readEnum(
+export function readEnum(
   object: JsonObject,
   camelName: string,
   snakeName: string,
@@ -171,7 +163,7 @@ function toBigIntInRange(value: unknown, min: bigint, max: bigint): bigint | und
 }
 
 /** fixed64 timestamps. JSON numbers above 2^53 have already lost precision in JSON.parse; strings do not. */
-function readFixed64(object: JsonObject, camelName: string, snakeName: string): bigint {
+export function readFixed64(object: JsonObject, camelName: string, snakeName: string): bigint {
   const value = member(object, camelName, snakeName);
   if (value === undefined || value === null) return 0n;
   const result = toBigIntInRange(value, 0n, UINT64_MAX);
@@ -206,7 +198,7 @@ function toBytes(value: unknown): Uint8Array | undefined {
 }
 
 /** Decodes a JSON array member element by element, prefixing errors with `key[index]`. */
-function readList<T>(
+export function readList<T>(
   object: JsonObject,
   camelName: string,
   snakeName: string,
@@ -243,7 +235,7 @@ function readMessage<T>(
   }
 }
 
-function expectObject(value: unknown): JsonObject {
+export function expectObject(value: unknown): JsonObject {
   if (!isJsonObject(value)) throw new JsonFieldProblem('', `expected an object, got ${jsonTypeName(value)}`);
   return value;
 }
@@ -253,8 +245,27 @@ function expectObject(value: unknown): JsonObject {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Decodes an OTLP/JSON ExportTraceServiceRequest. Throws OtlpDecodeError on malformed input. */
-export function decodeExportTraceServiceRequestJson(body: string | Uint8Array): TracesData {
+/** A JSON member's lowerCamelCase name and its proto field name. */
+export type JsonName = readonly [camelName: string, snakeName: string];
+
+/**
+ * What the generic parts of the JSON codec need to know about one signal: how its request nests,
+ * the names of its three lists, and how to read and write one record.
+ */
+export interface JsonSignalCodec<D, R extends ResourceGroup, S extends ScopeGroup, I> {
+  readonly layout: SignalLayout<D, R, S, I>;
+  /** `resourceSpans` / `resourceLogs`. */
+  readonly resourceGroups: JsonName;
+  /** `scopeSpans` / `scopeLogs`. */
+  readonly scopeGroups: JsonName;
+  /** `spans` / `logRecords`. */
+  readonly records: JsonName;
+  decodeRecord(json: unknown): I;
+  recordToJson(record: I): JsonOut;
+}
+
+/** Decodes an OTLP/JSON Export…ServiceRequest of `codec`'s signal. Throws OtlpDecodeError on malformed input. */
+export function decodeExportRequestJson<D, R extends ResourceGroup, S extends ScopeGroup, I>(codec: JsonSignalCodec<D, R, S, I>, body: string | Uint8Array): D {
   let text: string;
   if (typeof body === 'string') {
     text = body;
@@ -274,35 +285,31 @@ export function decodeExportTraceServiceRequestJson(body: string | Uint8Array): 
   }
   if (!isJsonObject(json)) throw new OtlpDecodeError(`request body: expected a JSON object, got ${jsonTypeName(json)}`);
   try {
-    return { resourceSpans: readList(json, 'resourceSpans', 'resource_spans', decodeResourceSpans, 0) };
+    return codec.layout.request(readList(json, ...codec.resourceGroups, (element) => decodeResourceGroup(codec, element), 0));
   } catch (error) {
     if (error instanceof JsonFieldProblem) throw new OtlpDecodeError(`${error.path}: ${error.problem}`);
     throw error;
   }
 }
 
-function decodeResourceSpans(json: unknown): ResourceSpans {
+function decodeResourceGroup<D, R extends ResourceGroup, S extends ScopeGroup, I>(codec: JsonSignalCodec<D, R, S, I>, json: unknown): R {
   const object = expectObject(json);
-  return {
-    resource: readMessage(object, 'resource', 'resource', decodeResource),
-    scopeSpans: readList(object, 'scopeSpans', 'scope_spans', decodeScopeSpans, 0),
-    schemaUrl: readString(object, 'schemaUrl', 'schema_url'),
-  };
+  const group = codec.layout.resourceGroup(readMessage(object, 'resource', 'resource', decodeResource), readString(object, 'schemaUrl', 'schema_url'));
+  codec.layout.scopeGroups(group).push(...readList(object, ...codec.scopeGroups, (element) => decodeScopeGroup(codec, element), 0));
+  return group;
+}
+
+function decodeScopeGroup<D, R extends ResourceGroup, S extends ScopeGroup, I>(codec: JsonSignalCodec<D, R, S, I>, json: unknown): S {
+  const object = expectObject(json);
+  const group = codec.layout.scopeGroup(readMessage(object, 'scope', 'scope', decodeScope), readString(object, 'schemaUrl', 'schema_url'));
+  codec.layout.records(group).push(...readList(object, ...codec.records, codec.decodeRecord, 0));
+  return group;
 }
 
 function decodeResource(object: JsonObject): Resource {
   return {
     attributes: readList(object, 'attributes', 'attributes', decodeKeyValue, 1),
     droppedAttributesCount: readUint32(object, 'droppedAttributesCount', 'dropped_attributes_count'),
-  };
-}
-
-function decodeScopeSpans(json: unknown): ScopeSpans {
-  const object = expectObject(json);
-  return {
-    scope: readMessage(object, 'scope', 'scope', decodeScope),
-    spans: readList(object, 'spans', 'spans', decodeSpan, 0),
-    schemaUrl: readString(object, 'schemaUrl', 'schema_url'),
   };
 }
 
@@ -366,20 +373,43 @@ function decodeStatus(object: JsonObject): SpanStatus {
   };
 }
 
+const TRACES_JSON_CODEC: JsonSignalCodec<TracesData, ResourceSpans, ScopeSpans, Span> = {
+  layout: TRACES_LAYOUT,
+  resourceGroups: ['resourceSpans', 'resource_spans'],
+  scopeGroups: ['scopeSpans', 'scope_spans'],
+  records: ['spans', 'spans'],
+  decodeRecord: decodeSpan,
+  recordToJson: spanToJson,
+};
+
+/** Decodes an OTLP/JSON ExportTraceServiceRequest. Throws OtlpDecodeError on malformed input. */
+export function decodeExportTraceServiceRequestJson(body: string | Uint8Array): TracesData {
+  return decodeExportRequestJson(TRACES_JSON_CODEC, body);
+}
+
+/** Encodes TracesData as OTLP/JSON, omitting default values as the protobuf JSON mapping does. */
+export function encodeExportTraceServiceRequestJson(data: TracesData): string {
+  return encodeExportRequestJson(TRACES_JSON_CODEC, data);
+}
+
 /** depth: nesting level of the pair's value (1 for an attribute of a span, resource, scope, event or link). */
-function decodeKeyValue(json: unknown, depth: number): KeyValue {
+export function decodeKeyValue(json: unknown, depth: number): KeyValue {
   const object = expectObject(json);
-  const key = readString(object, 'key', 'key');
-  const value = object['value'];
-  if (value === undefined || value === null) return { key, value: null };
+  return { key: readString(object, 'key', 'key'), value: readAnyValue(object, 'value', 'value', depth) };
+}
+
+/** An AnyValue member (a pair's value, a log body) at nesting level `depth`; null when absent. */
+export function readAnyValue(object: JsonObject, camelName: string, snakeName: string, depth: number): AnyValue {
+  const value = member(object, camelName, snakeName);
+  if (value === undefined || value === null) return null;
   try {
-    return { key, value: decodeAnyValue(value, depth) };
+    return decodeAnyValue(value, depth);
   } catch (error) {
-    throw withPathPrefix(error, 'value');
+    throw withPathPrefix(error, memberKey(object, camelName, snakeName));
   }
 }
 
-function decodeAnyValue(json: unknown, depth: number): AnyValue {
+export function decodeAnyValue(json: unknown, depth: number): AnyValue {
   if (depth > MAX_ANY_VALUE_DEPTH) throw new JsonFieldProblem('', `AnyValue nested deeper than ${MAX_ANY_VALUE_DEPTH} levels`);
   const object = expectObject(json);
   let value: AnyValue = null;
@@ -582,23 +612,24 @@ function describeJsonSyntaxError(text: string): string {
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
-/** Encodes TracesData as OTLP/JSON, omitting default values as the protobuf JSON mapping does. */
-export function encodeExportTraceServiceRequestJson(data: TracesData): string {
-  return JSON.stringify({ resourceSpans: data.resourceSpans.map(resourceSpansToJson) });
+/** Encodes a request of `codec`'s signal as OTLP/JSON, omitting default values as the protobuf JSON mapping does. */
+export function encodeExportRequestJson<D, R extends ResourceGroup, S extends ScopeGroup, I>(codec: JsonSignalCodec<D, R, S, I>, data: D): string {
+  return JSON.stringify({ [codec.resourceGroups[0]]: codec.layout.resourceGroups(data).map((group) => resourceGroupToJson(codec, group)) });
 }
 
-type JsonOut = Record<string, unknown>;
+export type JsonOut = Record<string, unknown>;
 
-function setIf(json: JsonOut, key: string, value: unknown, present: boolean): void {
+export function setIf(json: JsonOut, key: string, value: unknown, present: boolean): void {
   if (present) json[key] = value;
 }
 
-function resourceSpansToJson(resourceSpans: ResourceSpans): JsonOut {
+function resourceGroupToJson<D, R extends ResourceGroup, S extends ScopeGroup, I>(codec: JsonSignalCodec<D, R, S, I>, group: R): JsonOut {
   const json: JsonOut = {};
-  const resource = resourceToJson(resourceSpans.resource);
+  const resource = resourceToJson(group.resource);
+  const scopeGroups = codec.layout.scopeGroups(group);
   setIf(json, 'resource', resource, Object.keys(resource).length > 0);
-  setIf(json, 'scopeSpans', resourceSpans.scopeSpans.map(scopeSpansToJson), resourceSpans.scopeSpans.length > 0);
-  setIf(json, 'schemaUrl', resourceSpans.schemaUrl, resourceSpans.schemaUrl !== '');
+  setIf(json, codec.scopeGroups[0], scopeGroups.map((scopeGroup) => scopeGroupToJson(codec, scopeGroup)), scopeGroups.length > 0);
+  setIf(json, 'schemaUrl', group.schemaUrl, group.schemaUrl !== '');
   return json;
 }
 
@@ -609,12 +640,13 @@ function resourceToJson(resource: Resource): JsonOut {
   return json;
 }
 
-function scopeSpansToJson(scopeSpans: ScopeSpans): JsonOut {
+function scopeGroupToJson<D, R extends ResourceGroup, S extends ScopeGroup, I>(codec: JsonSignalCodec<D, R, S, I>, group: S): JsonOut {
   const json: JsonOut = {};
-  const scope = scopeToJson(scopeSpans.scope);
+  const scope = scopeToJson(group.scope);
+  const records = codec.layout.records(group);
   setIf(json, 'scope', scope, Object.keys(scope).length > 0);
-  setIf(json, 'spans', scopeSpans.spans.map(spanToJson), scopeSpans.spans.length > 0);
-  setIf(json, 'schemaUrl', scopeSpans.schemaUrl, scopeSpans.schemaUrl !== '');
+  setIf(json, codec.records[0], records.map(codec.recordToJson), records.length > 0);
+  setIf(json, 'schemaUrl', group.schemaUrl, group.schemaUrl !== '');
   return json;
 }
 
@@ -671,7 +703,7 @@ function linkToJson(link: SpanLink): JsonOut {
   return json;
 }
 
-function keyValueToJson(keyValue: KeyValue): JsonOut {
+export function keyValueToJson(keyValue: KeyValue): JsonOut {
   return { key: keyValue.key, value: anyValueToJson(keyValue.value) };
 }
 
@@ -683,7 +715,7 @@ function doubleToJson(value: number): number | string {
   return Object.is(value, -0) ? '-0' : value;
 }
 
-function anyValueToJson(value: AnyValue): JsonOut {
+export function anyValueToJson(value: AnyValue): JsonOut {
   // A oneof member is written even when it holds its default, unlike plain fields.
   if (typeof value === 'string') return { stringValue: value };
   if (typeof value === 'boolean') return { boolValue: value };
@@ -701,17 +733,23 @@ function anyValueToJson(value: AnyValue): JsonOut {
 // Responses
 
 /**
- * ExportTraceServiceResponse as JSON: `{}` on full success (the spec has the server leave
- * partial_success unset), otherwise the non-default fields of partialSuccess with rejectedSpans
- * as a decimal string, as the OpenTelemetry Collector writes int64.
+ * An Export…ServiceResponse as JSON: `{}` on full success (the spec has the server leave
+ * partial_success unset), otherwise the non-default fields of partialSuccess with the rejected
+ * count (`rejectedKey`: rejectedSpans, rejectedLogRecords) as a decimal string, as the
+ * OpenTelemetry Collector writes int64.
  */
-export function encodeExportTraceServiceResponseJson(rejectedSpans: number, errorMessage: string): string {
-  if (!Number.isSafeInteger(rejectedSpans)) throw new RangeError(`rejectedSpans must be a safe integer, got ${rejectedSpans}`);
-  if (rejectedSpans === 0 && errorMessage === '') return '{}';
+export function encodeExportResponseJson(rejectedKey: string, rejectedRecords: number, errorMessage: string): string {
+  if (!Number.isSafeInteger(rejectedRecords)) throw new RangeError(`${rejectedKey} must be a safe integer, got ${rejectedRecords}`);
+  if (rejectedRecords === 0 && errorMessage === '') return '{}';
   const partialSuccess: JsonOut = {};
-  setIf(partialSuccess, 'rejectedSpans', String(rejectedSpans), rejectedSpans !== 0);
+  setIf(partialSuccess, rejectedKey, String(rejectedRecords), rejectedRecords !== 0);
   setIf(partialSuccess, 'errorMessage', errorMessage, errorMessage !== '');
   return JSON.stringify({ partialSuccess });
+}
+
+/** ExportTraceServiceResponse as JSON (see {@link encodeExportResponseJson}). */
+export function encodeExportTraceServiceResponseJson(rejectedSpans: number, errorMessage: string): string {
+  return encodeExportResponseJson('rejectedSpans', rejectedSpans, errorMessage);
 }
 
 /** google.rpc.Status as JSON, the body of an OTLP/HTTP JSON error response. */

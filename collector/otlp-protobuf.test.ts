@@ -11,6 +11,10 @@ import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type Readabl
 import { describe, expect, it } from 'vitest';
 
 import { createSpan, type AnyValue, type KeyValue, type ResourceSpans, type Span, type TracesData } from '../schemas/otlp-traces.js';
+import { decodeErrorMessage, fuzzProtobufDecoder } from '../test/harness/codec-checks.js';
+import { OTLP_PROTO, protobufjs } from '../test/harness/otlp-proto-schema.js';
+import { fixed64, lengthDelimited, tag, utf8, varint } from '../test/harness/protobuf-wire.js';
+import { expectedKeyValues } from '../test/harness/sdk-values.js';
 import { OtlpDecodeError } from './otlp-decode-error.js';
 import {
   decodeExportTraceServiceRequest,
@@ -21,37 +25,7 @@ import {
 } from './otlp-protobuf.js';
 
 // ---------------------------------------------------------------------------------------------
-// Raw protobuf building blocks, for inputs the encoder would never produce.
-
-function varint(value: number | bigint): number[] {
-  let v = BigInt.asUintN(64, BigInt(value));
-  const bytes: number[] = [];
-  while (v >= 0x80n) {
-    bytes.push(Number(v & 0x7fn) | 0x80);
-    v >>= 7n;
-  }
-  bytes.push(Number(v));
-  return bytes;
-}
-
-function tag(fieldNumber: number, wireType: number): number[] {
-  return varint(fieldNumber * 8 + wireType);
-}
-
-function lengthDelimited(fieldNumber: number, ...payload: (number[] | Uint8Array)[]): number[] {
-  const bytes = payload.flatMap((part) => [...part]);
-  return [...tag(fieldNumber, 2), ...varint(bytes.length), ...bytes];
-}
-
-function utf8(text: string): number[] {
-  return [...Buffer.from(text, 'utf8')];
-}
-
-function fixed64(value: bigint): number[] {
-  const bytes = Buffer.alloc(8);
-  bytes.writeBigUInt64LE(value);
-  return [...bytes];
-}
+// Raw protobuf, for inputs the encoder would never produce.
 
 /** An AnyValue of `levels` arrays around a string, built back to front in linear time. */
 function deeplyNestedArrays(levels: number): Uint8Array {
@@ -82,13 +56,7 @@ function onlySpan(data: TracesData): Span {
 }
 
 function decodeError(bytes: Uint8Array): string {
-  try {
-    decodeExportTraceServiceRequest(bytes);
-  } catch (error) {
-    expect(error).toBeInstanceOf(OtlpDecodeError);
-    return (error as OtlpDecodeError).message;
-  }
-  throw new Error('decoded without error');
+  return decodeErrorMessage(() => decodeExportTraceServiceRequest(bytes));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -280,19 +248,6 @@ function recordSdkSpans(): ReadableSpan[] {
   tracer.startSpan('from remote parent', { kind: SpanKind.SERVER, startTime: START }, remoteParent).end([1_767_225_602, 0]);
   root.end([1_767_225_601, 999_999_999]);
   return exporter.getFinishedSpans();
-}
-
-/** The model value the OTLP mapping gives an SDK attribute value. */
-function expectedAnyValue(value: unknown): AnyValue {
-  if (typeof value === 'number') return Number.isInteger(value) ? BigInt(value) : value;
-  if (typeof value === 'string' || typeof value === 'boolean' || value instanceof Uint8Array) return value;
-  if (Array.isArray(value)) return value.map(expectedAnyValue);
-  if (value !== null && typeof value === 'object') return { kvlist: expectedKeyValues(value as Attributes) };
-  return null;
-}
-
-function expectedKeyValues(attributes: Attributes): KeyValue[] {
-  return Object.entries(attributes).map(([key, value]) => ({ key, value: expectedAnyValue(value) }));
 }
 
 function hrTimeToNs([seconds, nanos]: [number, number]): bigint {
@@ -754,33 +709,7 @@ describe('decodeExportTraceServiceRequest on malformed input', () => {
   });
 
   it('throws nothing but OtlpDecodeError on random corruption, and what it accepts re-encodes', () => {
-    const valid = encodeExportTraceServiceRequest(EVERY_FIELD);
-    let seed = 0x2545f491;
-    const random = (limit: number) => {
-      seed ^= seed << 13;
-      seed ^= seed >>> 17;
-      seed ^= seed << 5;
-      return (seed >>> 0) % limit;
-    };
-    let accepted = 0;
-    for (let trial = 0; trial < 3000; trial++) {
-      let bytes: Uint8Array;
-      if (trial % 10 === 9) {
-        bytes = new Uint8Array(random(64)).map(() => random(256));
-      } else {
-        bytes = valid.slice();
-        for (let flips = 1 + random(4); flips > 0; flips--) bytes[random(bytes.length)] = random(256);
-      }
-      let decoded: TracesData;
-      try {
-        decoded = decodeExportTraceServiceRequest(bytes);
-      } catch (error) {
-        if (!(error instanceof OtlpDecodeError)) throw error;
-        continue;
-      }
-      accepted++;
-      expect(decodeExportTraceServiceRequest(encodeExportTraceServiceRequest(decoded))).toEqual(decoded);
-    }
+    const accepted = fuzzProtobufDecoder(encodeExportTraceServiceRequest(EVERY_FIELD), decodeExportTraceServiceRequest, encodeExportTraceServiceRequest, 0x2545f491);
     expect(accepted).toBeGreaterThan(0);
   });
 });
@@ -812,50 +741,6 @@ describe('response encoders', () => {
 
 // ---------------------------------------------------------------------------------------------
 // protobufjs, when installed (a transitive dependency today), as an independent implementation.
-
-/** The slice of protobufjs this test uses. */
-interface ProtobufJs {
-  parse(source: string, options: { keepCase: boolean }): { root: { lookupType(name: string): ProtobufJsType } };
-}
-interface ProtobufJsType {
-  decode(bytes: Uint8Array): object;
-  encode(message: object): { finish(): Uint8Array };
-  toObject(message: object, options: object): Record<string, unknown>;
-}
-
-/** opentelemetry-proto v1 trace, common, resource and trace_service messages, in one file. */
-const OTLP_PROTO = `
-syntax = "proto3";
-package otlp;
-message ExportTraceServiceRequest { repeated ResourceSpans resource_spans = 1; }
-message ExportTraceServiceResponse { ExportTracePartialSuccess partial_success = 1; }
-message ExportTracePartialSuccess { int64 rejected_spans = 1; string error_message = 2; }
-message RpcStatus { int32 code = 1; string message = 2; }
-message ResourceSpans { Resource resource = 1; repeated ScopeSpans scope_spans = 2; string schema_url = 3; }
-message Resource { repeated KeyValue attributes = 1; uint32 dropped_attributes_count = 2; }
-message ScopeSpans { InstrumentationScope scope = 1; repeated Span spans = 2; string schema_url = 3; }
-message InstrumentationScope { string name = 1; string version = 2; repeated KeyValue attributes = 3; uint32 dropped_attributes_count = 4; }
-message Span {
-  bytes trace_id = 1; bytes span_id = 2; string trace_state = 3; bytes parent_span_id = 4; fixed32 flags = 16;
-  string name = 5; SpanKind kind = 6; fixed64 start_time_unix_nano = 7; fixed64 end_time_unix_nano = 8;
-  repeated KeyValue attributes = 9; uint32 dropped_attributes_count = 10;
-  repeated Event events = 11; uint32 dropped_events_count = 12;
-  repeated Link links = 13; uint32 dropped_links_count = 14; Status status = 15;
-  enum SpanKind { SPAN_KIND_UNSPECIFIED = 0; SPAN_KIND_INTERNAL = 1; SPAN_KIND_SERVER = 2; SPAN_KIND_CLIENT = 3; SPAN_KIND_PRODUCER = 4; SPAN_KIND_CONSUMER = 5; }
-  message Event { fixed64 time_unix_nano = 1; string name = 2; repeated KeyValue attributes = 3; uint32 dropped_attributes_count = 4; }
-  message Link { bytes trace_id = 1; bytes span_id = 2; string trace_state = 3; repeated KeyValue attributes = 4; uint32 dropped_attributes_count = 5; fixed32 flags = 6; }
-}
-message Status { reserved 1; string message = 2; StatusCode code = 3; enum StatusCode { STATUS_CODE_UNSET = 0; STATUS_CODE_OK = 1; STATUS_CODE_ERROR = 2; } }
-message AnyValue { oneof value { string string_value = 1; bool bool_value = 2; int64 int_value = 3; double double_value = 4; ArrayValue array_value = 5; KeyValueList kvlist_value = 6; bytes bytes_value = 7; } }
-message ArrayValue { repeated AnyValue values = 1; }
-message KeyValueList { repeated KeyValue values = 1; }
-message KeyValue { string key = 1; AnyValue value = 2; }
-`;
-
-const protobufjs = (await import('protobufjs' as string).then(
-  (module: { default: ProtobufJs }) => module.default,
-  () => undefined,
-)) as ProtobufJs | undefined;
 
 describe.skipIf(protobufjs === undefined)('against protobufjs', () => {
   const root = protobufjs!.parse(OTLP_PROTO, { keepCase: true }).root;

@@ -1,14 +1,18 @@
 /**
  * OTLP/protobuf codec for traces: ExportTraceServiceRequest <-> TracesData, and the two small
- * messages the receiver answers with (ExportTraceServiceResponse, google.rpc.Status).
+ * messages the receiver answers with (Export…ServiceResponse, google.rpc.Status). The wire
+ * reader and writer, the messages every signal shares (AnyValue, KeyValue, Resource,
+ * InstrumentationScope) and the resource/scope grouping are written once here, generic over a
+ * {@link ProtobufSignalCodec}; `otlp-protobuf-logs.ts` adds the log messages on top.
  *
  * Hand-written for exactly these messages (opentelemetry-proto v1 trace.proto, common.proto,
- * resource.proto, trace_service.proto) instead of a generated or reflective codec: DESIGN.md allows
- * a specialised decoder on a measured hot path, and every received span passes through here
- * (bench/otlp-codec.bench.ts measures it).
+ * resource.proto, trace_service.proto; logs.proto in otlp-protobuf-logs.ts) instead of a
+ * generated or reflective codec: DESIGN.md allows a specialised decoder on a measured hot path,
+ * and every received span and log record passes through here (bench/otlp-codec.bench.ts
+ * measures the span path).
  *
- * Decoding guarantees, for any input bytes: the result is a TracesData or an OtlpDecodeError is
- * thrown, never another error; time and memory are linear in the input (every length is checked
+ * Decoding guarantees, for any input bytes: the result is the signal's data or an
+ * OtlpDecodeError is thrown, never another error; time and memory are linear in the input (every length is checked
  * against the bytes that remain before anything is read or allocated, AnyValue nesting is capped
  * at {@link MAX_ANY_VALUE_DEPTH}); strings must be valid UTF-8; unknown fields of wire types
  * 0/1/2/5 are skipped; a field that appears twice follows protobuf merge semantics (the last
@@ -26,32 +30,20 @@
 
 import { Buffer, isUtf8 } from 'node:buffer';
 
-import type {
-  AnyValue,
-  InstrumentationScope,
-  KeyValue,
-  KeyValueList,
-  Resource,
-  ResourceSpans,
-  ScopeSpans,
-  Span,
-  SpanEvent,
-  SpanLink,
-  SpanStatus,
-  TracesData,
-} from '../schemas/otlp-traces.js';
+import type { AnyValue, InstrumentationScope, KeyValue, KeyValueList, Resource, ResourceGroup, ScopeGroup, SignalLayout } from '../schemas/otlp-common.js';
+import { TRACES_LAYOUT, type ResourceSpans, type ScopeSpans, type Span, type SpanEvent, type SpanLink, type SpanStatus, type TracesData } from '../schemas/otlp-traces.js';
 import { bytesToHex, writeHexBytes } from './hex.js';
 import { OtlpDecodeError } from './otlp-decode-error.js';
 
 /** Deepest AnyValue accepted (an attribute's own value is level 1); shared with the JSON codec. */
 export const MAX_ANY_VALUE_DEPTH = 32;
 
-const WIRE_VARINT = 0;
-const WIRE_FIXED64 = 1;
-const WIRE_LEN = 2;
+export const WIRE_VARINT = 0;
+export const WIRE_FIXED64 = 1;
+export const WIRE_LEN = 2;
 const WIRE_START_GROUP = 3;
 const WIRE_END_GROUP = 4;
-const WIRE_FIXED32 = 5;
+export const WIRE_FIXED32 = 5;
 
 const WIRE_TYPE_NAMES = ['varint', 'fixed64', 'length-delimited', 'start group', 'end group', 'fixed32', 'invalid', 'invalid'];
 
@@ -59,7 +51,7 @@ const WIRE_TYPE_NAMES = ['varint', 'fixed64', 'length-delimited', 'start group',
 // Message schemas: field names and wire types, consulted only to describe errors and to tell a
 // known field sent with the wrong wire type from an unknown field.
 
-interface MessageSchema {
+export interface MessageSchema {
   readonly name: string;
   /** Field number -> [name, wire type]. */
   readonly fields: Readonly<Record<number, readonly [string, number]>>;
@@ -162,20 +154,20 @@ function describeField(schema: MessageSchema, field: number): string {
 }
 
 // Tags (field number << 3 | wire type) as they appear on the wire; all but SPAN_FLAGS fit one byte.
-const TAG_LEN_1 = 0x0a;
-const TAG_LEN_2 = 0x12;
-const TAG_LEN_3 = 0x1a;
+export const TAG_LEN_1 = 0x0a;
+export const TAG_LEN_2 = 0x12;
+export const TAG_LEN_3 = 0x1a;
 const TAG_LEN_4 = 0x22;
-const TAG_LEN_5 = 0x2a;
-const TAG_LEN_6 = 0x32;
+export const TAG_LEN_5 = 0x2a;
+export const TAG_LEN_6 = 0x32;
 const TAG_LEN_7 = 0x3a;
-const TAG_VARINT_1 = 0x08;
-const TAG_VARINT_2 = 0x10;
+export const TAG_VARINT_1 = 0x08;
+export const TAG_VARINT_2 = 0x10;
 const TAG_VARINT_3 = 0x18;
 const TAG_VARINT_4 = 0x20;
 const TAG_VARINT_5 = 0x28;
 const TAG_VARINT_6 = 0x30;
-const TAG_FIXED64_1 = 0x09;
+export const TAG_FIXED64_1 = 0x09;
 const TAG_FIXED64_4 = 0x21;
 const TAG_FIXED64_7 = 0x39;
 const TAG_FIXED64_8 = 0x41;
@@ -272,7 +264,7 @@ const REQUEST_VALUE_SLOT_BITS = 9;
 /** Smaller requests skip that cache: setting it up costs more than it saves on few spans. */
 const REQUEST_VALUE_CACHE_MIN_BYTES = 16 * 1024;
 
-class WireReader {
+export class WireReader {
   readonly bytes: Uint8Array;
   readonly view: DataView;
   /** The same memory as a Buffer, for Node's native string decoding. */
@@ -571,40 +563,59 @@ class WireReader {
   }
 }
 
-/** Decodes an OTLP/protobuf ExportTraceServiceRequest. Throws OtlpDecodeError on malformed input. */
-export function decodeExportTraceServiceRequest(buf: Uint8Array): TracesData {
-  const reader = new WireReader(buf);
-  const end = buf.byteLength;
-  const resourceSpans: ResourceSpans[] = [];
-  while (reader.pos < end) {
-    const tag = reader.readTag(end, REQUEST);
-    if (tag === TAG_LEN_1) resourceSpans.push(decodeResourceSpans(reader, reader.readDelimitedEnd(end, REQUEST, 1)));
-    else reader.skipField(tag, end, REQUEST);
-  }
-  return { resourceSpans };
+/**
+ * What the generic parts of the codec need to know about one signal: how its request nests, the
+ * names of its envelope messages (for errors), and how to read, size and write one record.
+ */
+export interface ProtobufSignalCodec<D, R extends ResourceGroup, S extends ScopeGroup, I> {
+  readonly layout: SignalLayout<D, R, S, I>;
+  /** `Export…ServiceRequest` {1: repeated resource group}. */
+  readonly request: MessageSchema;
+  /** `Resource…` {1: resource, 2: repeated scope group, 3: schema_url}. */
+  readonly resourceGroup: MessageSchema;
+  /** `Scope…` {1: scope, 2: repeated record, 3: schema_url}. */
+  readonly scopeGroup: MessageSchema;
+  decodeRecord(r: WireReader, end: number): I;
+  /** Sizing pass for one record (see {@link reserveSize}); returns its size. */
+  sizeRecord(record: I, sizes: number[]): number;
+  writeRecord(w: WireWriter, record: I): void;
 }
 
-function decodeResourceSpans(r: WireReader, end: number): ResourceSpans {
-  const resource: Resource = { attributes: [], droppedAttributesCount: 0 };
-  const scopeSpans: ScopeSpans[] = [];
-  let schemaUrl = '';
+/** Decodes an Export…ServiceRequest of `codec`'s signal. Throws OtlpDecodeError on malformed input. */
+export function decodeExportRequest<D, R extends ResourceGroup, S extends ScopeGroup, I>(codec: ProtobufSignalCodec<D, R, S, I>, buf: Uint8Array): D {
+  const reader = new WireReader(buf);
+  const end = buf.byteLength;
+  const schema = codec.request;
+  const resourceGroups: R[] = [];
+  while (reader.pos < end) {
+    const tag = reader.readTag(end, schema);
+    if (tag === TAG_LEN_1) resourceGroups.push(decodeResourceGroup(codec, reader, reader.readDelimitedEnd(end, schema, 1)));
+    else reader.skipField(tag, end, schema);
+  }
+  return codec.layout.request(resourceGroups);
+}
+
+function decodeResourceGroup<D, R extends ResourceGroup, S extends ScopeGroup, I>(codec: ProtobufSignalCodec<D, R, S, I>, r: WireReader, end: number): R {
+  const schema = codec.resourceGroup;
+  const group = codec.layout.resourceGroup({ attributes: [], droppedAttributesCount: 0 }, '');
+  const scopeGroups = codec.layout.scopeGroups(group);
   while (r.pos < end) {
-    const tag = r.readTag(end, RESOURCE_SPANS);
+    const tag = r.readTag(end, schema);
     switch (tag) {
       case TAG_LEN_1:
-        decodeResourceInto(r, r.readDelimitedEnd(end, RESOURCE_SPANS, 1), resource);
+        decodeResourceInto(r, r.readDelimitedEnd(end, schema, 1), group.resource);
         break;
       case TAG_LEN_2:
-        scopeSpans.push(decodeScopeSpans(r, r.readDelimitedEnd(end, RESOURCE_SPANS, 2)));
+        scopeGroups.push(decodeScopeGroup(codec, r, r.readDelimitedEnd(end, schema, 2)));
         break;
       case TAG_LEN_3:
-        schemaUrl = r.readString(end, RESOURCE_SPANS, 3);
+        group.schemaUrl = r.readString(end, schema, 3);
         break;
       default:
-        r.skipField(tag, end, RESOURCE_SPANS);
+        r.skipField(tag, end, schema);
     }
   }
-  return { resource, scopeSpans, schemaUrl };
+  return group;
 }
 
 function decodeResourceInto(r: WireReader, end: number, resource: Resource): void {
@@ -616,27 +627,27 @@ function decodeResourceInto(r: WireReader, end: number, resource: Resource): voi
   }
 }
 
-function decodeScopeSpans(r: WireReader, end: number): ScopeSpans {
-  const scope: InstrumentationScope = { name: '', version: '', attributes: [], droppedAttributesCount: 0 };
-  const spans: Span[] = [];
-  let schemaUrl = '';
+function decodeScopeGroup<D, R extends ResourceGroup, S extends ScopeGroup, I>(codec: ProtobufSignalCodec<D, R, S, I>, r: WireReader, end: number): S {
+  const schema = codec.scopeGroup;
+  const group = codec.layout.scopeGroup({ name: '', version: '', attributes: [], droppedAttributesCount: 0 }, '');
+  const records = codec.layout.records(group);
   while (r.pos < end) {
-    const tag = r.readTag(end, SCOPE_SPANS);
+    const tag = r.readTag(end, schema);
     switch (tag) {
       case TAG_LEN_1:
-        decodeScopeInto(r, r.readDelimitedEnd(end, SCOPE_SPANS, 1), scope);
+        decodeScopeInto(r, r.readDelimitedEnd(end, schema, 1), group.scope);
         break;
       case TAG_LEN_2:
-        spans.push(decodeSpan(r, r.readDelimitedEnd(end, SCOPE_SPANS, 2)));
+        records.push(codec.decodeRecord(r, r.readDelimitedEnd(end, schema, 2)));
         break;
       case TAG_LEN_3:
-        schemaUrl = r.readString(end, SCOPE_SPANS, 3);
+        group.schemaUrl = r.readString(end, schema, 3);
         break;
       default:
-        r.skipField(tag, end, SCOPE_SPANS);
+        r.skipField(tag, end, schema);
     }
   }
-  return { scope, spans, schemaUrl };
+  return group;
 }
 
 function decodeScopeInto(r: WireReader, end: number, scope: InstrumentationScope): void {
@@ -825,7 +836,7 @@ function decodeStatusInto(r: WireReader, end: number, status: SpanStatus): void 
 }
 
 /** depth: nesting level of this pair's value (1 for a span, resource, scope, event or link attribute). */
-function decodeKeyValue(r: WireReader, end: number, depth: number): KeyValue {
+export function decodeKeyValue(r: WireReader, end: number, depth: number): KeyValue {
   let key = '';
   let value: AnyValue = null;
   while (r.pos < end) {
@@ -845,7 +856,7 @@ function isKeyValueList(value: AnyValue): value is KeyValueList {
  * `previous` is the value of an earlier occurrence of the same field, which this one merges into:
  * an array or kvlist appends to a previous array or kvlist; any other value replaces it.
  */
-function decodeAnyValue(r: WireReader, end: number, depth: number, previous: AnyValue): AnyValue {
+export function decodeAnyValue(r: WireReader, end: number, depth: number, previous: AnyValue): AnyValue {
   if (depth > MAX_ANY_VALUE_DEPTH) throw r.fail(`AnyValue nested deeper than ${MAX_ANY_VALUE_DEPTH} levels`, r.pos);
   let value = previous;
   while (r.pos < end) {
@@ -913,7 +924,7 @@ function varint32Size(value: number): number {
 }
 
 /** Size of a length-delimited field with a one-byte tag and a payload of `length` bytes. */
-function delimitedFieldSize(length: number): number {
+export function delimitedFieldSize(length: number): number {
   return 1 + varint32Size(length) + length;
 }
 
@@ -929,23 +940,23 @@ function utf8Length(value: string): number {
   return Buffer.byteLength(value, 'utf8');
 }
 
-function stringFieldSize(value: string): number {
+export function stringFieldSize(value: string): number {
   return value === '' ? 0 : delimitedFieldSize(utf8Length(value));
 }
 
-function hexIdFieldSize(hex: string): number {
+export function hexIdFieldSize(hex: string): number {
   return hex === '' ? 0 : delimitedFieldSize(hex.length >>> 1);
 }
 
 // uint32 and int32 (enum) fields are normalised to their 32-bit value the same way when sized and
 // when written, so that sloppy numbers cannot make the two passes disagree.
 
-function uint32FieldSize(value: number): number {
+export function uint32FieldSize(value: number): number {
   const v = value >>> 0;
   return v === 0 ? 0 : 1 + varint32Size(v);
 }
 
-function int32FieldSize(value: number): number {
+export function int32FieldSize(value: number): number {
   const v = value | 0;
   if (v === 0) return 0;
   return 1 + (v < 0 ? 10 : varint32Size(v));
@@ -960,7 +971,7 @@ function int64VarintSize(value: bigint): number {
   return Math.ceil((64 - Math.clz32(high)) / 7);
 }
 
-class WireWriter {
+export class WireWriter {
   readonly out: Buffer & BufferNatives;
   readonly view: DataView;
   pos = 0;
@@ -1131,19 +1142,19 @@ class WireWriter {
 // Sizing pass: each function records its message's size in `sizes` before its children's (pre-order)
 // and returns it; the matching write function consumes the sizes in the same order.
 
-function sizeRequest(data: TracesData, sizes: number[]): number {
+function sizeRequest<D, R extends ResourceGroup, S extends ScopeGroup, I>(codec: ProtobufSignalCodec<D, R, S, I>, data: D, sizes: number[]): number {
   let size = 0;
-  for (const resourceSpans of data.resourceSpans) size += delimitedFieldSize(sizeResourceSpans(resourceSpans, sizes));
+  for (const group of codec.layout.resourceGroups(data)) size += delimitedFieldSize(sizeResourceGroup(codec, group, sizes));
   return size;
 }
 
 /** Records a slot for a message's size; fill it with {@link recordSize}. */
-function reserveSize(sizes: number[]): number {
+export function reserveSize(sizes: number[]): number {
   sizes.push(0);
   return sizes.length - 1;
 }
 
-function recordSize(sizes: number[], slot: number, size: number): number {
+export function recordSize(sizes: number[], slot: number, size: number): number {
   sizes[slot] = size;
   return size;
 }
@@ -1153,11 +1164,11 @@ function optionalMessageFieldSize(size: number): number {
   return size === 0 ? 0 : delimitedFieldSize(size);
 }
 
-function sizeResourceSpans(resourceSpans: ResourceSpans, sizes: number[]): number {
+function sizeResourceGroup<D, R extends ResourceGroup, S extends ScopeGroup, I>(codec: ProtobufSignalCodec<D, R, S, I>, group: R, sizes: number[]): number {
   const slot = reserveSize(sizes);
-  let size = optionalMessageFieldSize(sizeResource(resourceSpans.resource, sizes));
-  for (const scopeSpans of resourceSpans.scopeSpans) size += delimitedFieldSize(sizeScopeSpans(scopeSpans, sizes));
-  size += stringFieldSize(resourceSpans.schemaUrl);
+  let size = optionalMessageFieldSize(sizeResource(group.resource, sizes));
+  for (const scopeGroup of codec.layout.scopeGroups(group)) size += delimitedFieldSize(sizeScopeGroup(codec, scopeGroup, sizes));
+  size += stringFieldSize(group.schemaUrl);
   return recordSize(sizes, slot, size);
 }
 
@@ -1167,11 +1178,11 @@ function sizeResource(resource: Resource, sizes: number[]): number {
   return recordSize(sizes, slot, size);
 }
 
-function sizeScopeSpans(scopeSpans: ScopeSpans, sizes: number[]): number {
+function sizeScopeGroup<D, R extends ResourceGroup, S extends ScopeGroup, I>(codec: ProtobufSignalCodec<D, R, S, I>, group: S, sizes: number[]): number {
   const slot = reserveSize(sizes);
-  let size = optionalMessageFieldSize(sizeScope(scopeSpans.scope, sizes));
-  for (const span of scopeSpans.spans) size += delimitedFieldSize(sizeSpan(span, sizes));
-  size += stringFieldSize(scopeSpans.schemaUrl);
+  let size = optionalMessageFieldSize(sizeScope(group.scope, sizes));
+  for (const record of codec.layout.records(group)) size += delimitedFieldSize(codec.sizeRecord(record, sizes));
+  size += stringFieldSize(group.schemaUrl);
   return recordSize(sizes, slot, size);
 }
 
@@ -1234,7 +1245,7 @@ function sizeStatus(status: SpanStatus, sizes: number[]): number {
 }
 
 /** Size of a repeated KeyValue field with a one-byte tag. */
-function sizeAttributes(attributes: readonly KeyValue[], sizes: number[]): number {
+export function sizeAttributes(attributes: readonly KeyValue[], sizes: number[]): number {
   let size = 0;
   for (const attribute of attributes) size += delimitedFieldSize(sizeKeyValue(attribute, sizes));
   return size;
@@ -1247,7 +1258,7 @@ function sizeKeyValue(keyValue: KeyValue, sizes: number[]): number {
   return recordSize(sizes, slot, size);
 }
 
-function sizeAnyValue(value: AnyValue, sizes: number[]): number {
+export function sizeAnyValue(value: AnyValue, sizes: number[]): number {
   const slot = reserveSize(sizes);
   let size: number;
   // A oneof member is written even when it holds its default ('' / false / 0): otherwise it would
@@ -1272,24 +1283,24 @@ function sizeAnyValue(value: AnyValue, sizes: number[]): number {
   return recordSize(sizes, slot, size);
 }
 
-/** Encodes TracesData as an OTLP/protobuf ExportTraceServiceRequest. */
-export function encodeExportTraceServiceRequest(data: TracesData): Uint8Array {
+/** Encodes a request of `codec`'s signal as an OTLP/protobuf Export…ServiceRequest. */
+export function encodeExportRequest<D, R extends ResourceGroup, S extends ScopeGroup, I>(codec: ProtobufSignalCodec<D, R, S, I>, data: D): Uint8Array {
   const sizes: number[] = [];
-  const writer = new WireWriter(sizeRequest(data, sizes), sizes);
-  for (const resourceSpans of data.resourceSpans) {
+  const writer = new WireWriter(sizeRequest(codec, data, sizes), sizes);
+  for (const group of codec.layout.resourceGroups(data)) {
     writer.beginMessage(TAG_LEN_1, false);
-    writeResourceSpans(writer, resourceSpans);
+    writeResourceGroup(codec, writer, group);
   }
   return writer.finish();
 }
 
-function writeResourceSpans(w: WireWriter, resourceSpans: ResourceSpans): void {
-  if (w.beginMessage(TAG_LEN_1, true)) writeResource(w, resourceSpans.resource);
-  for (const scopeSpans of resourceSpans.scopeSpans) {
+function writeResourceGroup<D, R extends ResourceGroup, S extends ScopeGroup, I>(codec: ProtobufSignalCodec<D, R, S, I>, w: WireWriter, group: R): void {
+  if (w.beginMessage(TAG_LEN_1, true)) writeResource(w, group.resource);
+  for (const scopeGroup of codec.layout.scopeGroups(group)) {
     w.beginMessage(TAG_LEN_2, false);
-    writeScopeSpans(w, scopeSpans);
+    writeScopeGroup(codec, w, scopeGroup);
   }
-  w.stringField(TAG_LEN_3, resourceSpans.schemaUrl);
+  w.stringField(TAG_LEN_3, group.schemaUrl);
 }
 
 function writeResource(w: WireWriter, resource: Resource): void {
@@ -1297,13 +1308,13 @@ function writeResource(w: WireWriter, resource: Resource): void {
   w.uint32Field(TAG_VARINT_2, resource.droppedAttributesCount);
 }
 
-function writeScopeSpans(w: WireWriter, scopeSpans: ScopeSpans): void {
-  if (w.beginMessage(TAG_LEN_1, true)) writeScope(w, scopeSpans.scope);
-  for (const span of scopeSpans.spans) {
+function writeScopeGroup<D, R extends ResourceGroup, S extends ScopeGroup, I>(codec: ProtobufSignalCodec<D, R, S, I>, w: WireWriter, group: S): void {
+  if (w.beginMessage(TAG_LEN_1, true)) writeScope(w, group.scope);
+  for (const record of codec.layout.records(group)) {
     w.beginMessage(TAG_LEN_2, false);
-    writeSpan(w, span);
+    codec.writeRecord(w, record);
   }
-  w.stringField(TAG_LEN_3, scopeSpans.schemaUrl);
+  w.stringField(TAG_LEN_3, group.schemaUrl);
 }
 
 function writeScope(w: WireWriter, scope: InstrumentationScope): void {
@@ -1372,7 +1383,7 @@ function writeLink(w: WireWriter, link: SpanLink): void {
   }
 }
 
-function writeAttributes(w: WireWriter, tag: number, attributes: readonly KeyValue[]): void {
+export function writeAttributes(w: WireWriter, tag: number, attributes: readonly KeyValue[]): void {
   for (const attribute of attributes) {
     w.beginMessage(tag, false);
     w.stringField(TAG_LEN_1, attribute.key);
@@ -1381,7 +1392,7 @@ function writeAttributes(w: WireWriter, tag: number, attributes: readonly KeyVal
   }
 }
 
-function writeAnyValue(w: WireWriter, value: AnyValue): void {
+export function writeAnyValue(w: WireWriter, value: AnyValue): void {
   if (typeof value === 'string') {
     w.byte(TAG_LEN_1);
     w.string(value);
@@ -1412,15 +1423,39 @@ function writeAnyValue(w: WireWriter, value: AnyValue): void {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Traces
+
+const TRACES_CODEC: ProtobufSignalCodec<TracesData, ResourceSpans, ScopeSpans, Span> = {
+  layout: TRACES_LAYOUT,
+  request: REQUEST,
+  resourceGroup: RESOURCE_SPANS,
+  scopeGroup: SCOPE_SPANS,
+  decodeRecord: decodeSpan,
+  sizeRecord: sizeSpan,
+  writeRecord: writeSpan,
+};
+
+/** Decodes an OTLP/protobuf ExportTraceServiceRequest. Throws OtlpDecodeError on malformed input. */
+export function decodeExportTraceServiceRequest(buf: Uint8Array): TracesData {
+  return decodeExportRequest(TRACES_CODEC, buf);
+}
+
+/** Encodes TracesData as an OTLP/protobuf ExportTraceServiceRequest. */
+export function encodeExportTraceServiceRequest(data: TracesData): Uint8Array {
+  return encodeExportRequest(TRACES_CODEC, data);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Responses
 
 /**
- * ExportTraceServiceResponse{partial_success = ExportTracePartialSuccess{rejected_spans,
- * error_message}}. Full success (0, '') is the empty message: zero bytes.
+ * Export…ServiceResponse{partial_success = Export…PartialSuccess{rejected_<records>,
+ * error_message}}: every signal's response has this layout (rejected_spans, rejected_log_records,
+ * rejected_data_points are all field 1, int64). Full success (0, '') is the empty message: zero bytes.
  */
-export function encodeExportTraceServiceResponse(rejectedSpans: number, errorMessage: string): Uint8Array {
-  if (!Number.isSafeInteger(rejectedSpans)) throw new RangeError(`rejectedSpans must be a safe integer, got ${rejectedSpans}`);
-  const rejected = BigInt(rejectedSpans);
+export function encodeExportResponse(rejectedRecords: number, errorMessage: string): Uint8Array {
+  if (!Number.isSafeInteger(rejectedRecords)) throw new RangeError(`rejected records must be a safe integer, got ${rejectedRecords}`);
+  const rejected = BigInt(rejectedRecords);
   const partialSuccessSize = (rejected === 0n ? 0 : 1 + int64VarintSize(rejected)) + stringFieldSize(errorMessage);
   if (partialSuccessSize === 0) return new Uint8Array(0);
   const w = new WireWriter(delimitedFieldSize(partialSuccessSize), [partialSuccessSize]);
@@ -1432,6 +1467,9 @@ export function encodeExportTraceServiceResponse(rejectedSpans: number, errorMes
   w.stringField(TAG_LEN_2, errorMessage);
   return w.finish();
 }
+
+/** ExportTraceServiceResponse{partial_success{rejected_spans, error_message}}. */
+export const encodeExportTraceServiceResponse = encodeExportResponse;
 
 /** google.rpc.Status{code, message}, without details: the body of an OTLP/HTTP error response. */
 export function encodeRpcStatus(code: number, message: string): Uint8Array {

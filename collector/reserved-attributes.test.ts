@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createSpan, createTracesData } from '../schemas/otlp-traces.js';
+import { createLogRecord, createLogsData, LOGS_LAYOUT } from '../schemas/otlp-logs.js';
+import { createSpan, createTracesData, TRACES_LAYOUT } from '../schemas/otlp-traces.js';
 import { stripReservedAttributes } from './reserved-attributes.js';
 
 describe('reserved attributes', () => {
@@ -15,9 +16,24 @@ describe('reserved attributes', () => {
     });
     const clean = createSpan({ attributes: [{ key: 'a', value: 'b' }] });
     const data = createTracesData('svc', [span, clean]);
-    expect(stripReservedAttributes(data)).toBe(2);
+    expect(stripReservedAttributes(TRACES_LAYOUT, data)).toBe(2);
     expect(span.attributes.map((kv) => kv.key)).toEqual(['http.request.method', 'chainwatchx']);
     expect(span.droppedAttributesCount).toBe(3);
     expect(clean.attributes).toHaveLength(1);
+  });
+
+  it('drops them from log records the same way', () => {
+    const record = createLogRecord({
+      body: 'chainwatch.auth.scheme in a body is only text',
+      attributes: [
+        { key: 'chainwatch.credential.subject', value: 'admin' },
+        { key: 'log.file.name', value: 'app.log' },
+      ],
+    });
+    const data = createLogsData('svc', [record, createLogRecord()]);
+    expect(stripReservedAttributes(LOGS_LAYOUT, data)).toBe(1);
+    expect(record.attributes).toEqual([{ key: 'log.file.name', value: 'app.log' }]);
+    expect(record.droppedAttributesCount).toBe(1);
+    expect(record.body).toBe('chainwatch.auth.scheme in a body is only text');
   });
 });

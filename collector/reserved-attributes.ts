@@ -1,23 +1,33 @@
 /**
  * Attributes under `chainwatch.` are chainwatch's own (identity metadata the redaction stage
  * derives from credentials, for the inventory to trust). A client could send them to forge an
- * identity or hide a weak credential, so the collector drops them from spans before any stage
- * runs. Returns how many were dropped; each counts as a dropped attribute of its span.
+ * identity or hide a weak credential, so the collector drops them from every record — span or log
+ * record — before any stage runs. Returns how many were dropped; each counts as a dropped
+ * attribute of its record.
  */
-import type { KeyValue, TracesData } from '../schemas/otlp-traces.js';
+import type { KeyValue, ResourceGroup, ScopeGroup, SignalLayout } from '../schemas/otlp-common.js';
 
 export const RESERVED_ATTRIBUTE_PREFIX = 'chainwatch.';
 
-export function stripReservedAttributes(data: TracesData): number {
+/** What spans and log records have in common here. */
+export interface AttributedRecord {
+  attributes: KeyValue[];
+  droppedAttributesCount: number;
+}
+
+export function stripReservedAttributes<D, R extends ResourceGroup, S extends ScopeGroup, I extends AttributedRecord>(
+  layout: SignalLayout<D, R, S, I>,
+  data: D,
+): number {
   let dropped = 0;
-  for (const rs of data.resourceSpans) {
-    for (const ss of rs.scopeSpans) {
-      for (const span of ss.spans) {
-        if (!hasReserved(span.attributes)) continue;
-        const kept = span.attributes.filter((kv) => !kv.key.startsWith(RESERVED_ATTRIBUTE_PREFIX));
-        const n = span.attributes.length - kept.length;
-        span.attributes = kept;
-        span.droppedAttributesCount += n;
+  for (const rs of layout.resourceGroups(data)) {
+    for (const ss of layout.scopeGroups(rs)) {
+      for (const record of layout.records(ss)) {
+        if (!hasReserved(record.attributes)) continue;
+        const kept = record.attributes.filter((kv) => !kv.key.startsWith(RESERVED_ATTRIBUTE_PREFIX));
+        const n = record.attributes.length - kept.length;
+        record.attributes = kept;
+        record.droppedAttributesCount += n;
         dropped += n;
       }
     }

@@ -5,28 +5,33 @@
  * batches, then the bus and ClickHouse close.
  *
  * Roles: `collector` (OTLP receiver → inline stages → bus) and `storage` (bus → ClickHouse).
- * `chainwatch start` runs both in one process.
+ * `chainwatch start` runs both in one process. Traces and logs take the same path, each on its
+ * own topic, consumer group and table.
  */
 import { startOtlpHttpReceiver, type OtlpHttpReceiver } from '../collector/otlp-http-receiver.js';
-import { createTracePublisher } from '../collector/trace-publisher.js';
-import { stripReservedAttributes } from '../collector/reserved-attributes.js';
+import { createLogPublisher, createTracePublisher } from '../collector/otlp-publisher.js';
+import { stripReservedAttributes, type AttributedRecord } from '../collector/reserved-attributes.js';
 import { migrate, openClickHouse, type ClickHouse } from '../processors/storage/clickhouse.js';
-import { decodeSpanMessages, StorageStage } from '../processors/storage/storage-stage.js';
+import { decodeLogMessages, decodeSpanMessages, LogStorageStage, StorageStage } from '../processors/storage/storage-stage.js';
 import { decodeFindingMessages, FindingsStorageStage } from '../processors/storage/findings-stage.js';
 import { RedactionStage } from '../processors/redaction/redaction-stage.js';
 import type { Redactor } from '../processors/redaction/types.js';
 import { fingerprintKey } from './fingerprint-key.js';
 import type { Config } from '../schemas/config.js';
+import type { ResourceGroup, ScopeGroup, SignalLayout } from '../schemas/otlp-common.js';
+import { LOGS_LAYOUT, type LogsData } from '../schemas/otlp-logs.js';
+import { TRACES_LAYOUT, type TracesData } from '../schemas/otlp-traces.js';
 import type { Bus } from './bus.js';
 import { KafkaBus } from './kafka-bus.js';
 import type { Logger } from './logger.js';
 import { MemoryBus } from './memory-bus.js';
-import { runConsumerStage, type RunningStage } from './stage-runner.js';
+import { runConsumerStage, type BatchDecoder, type RunningStage } from './stage-runner.js';
+import type { Stage } from './stage.js';
 
 export type Role = 'collector' | 'storage';
 
 /** Consumer group suffixes: one group per consuming stage. */
-type ConsumerName = Role | 'findings-storage';
+type ConsumerName = Role | 'logs-storage' | 'findings-storage';
 
 export interface Chainwatch {
   /** The OTLP/HTTP base URL, when the collector role runs here. */
@@ -56,7 +61,8 @@ export function createBus(config: Config, logger: Logger): Bus {
 
 async function ensureKafkaTopics(bus: KafkaBus, config: Config): Promise<string[]> {
   const k = config.bus.kafka!;
-  return bus.ensureTopics([config.bus.topics.spans, config.bus.topics.findings], k.partitions, k.replication_factor);
+  const { spans, logs, findings } = config.bus.topics;
+  return bus.ensureTopics([spans, logs, findings], k.partitions, k.replication_factor);
 }
 
 export interface MigrateReport {
@@ -124,29 +130,24 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
       clickhouse = await openClickHouse(config.clickhouse);
       await migrate(clickhouse);
       const storage = config.stages.storage;
-      const consumer = {
-        bus,
-        maxBatchMessages: storage.batch_size,
-        maxWaitMs: storage.max_wait_ms,
-        retryInitialMs: storage.retry_initial_ms,
-        retryMaxMs: storage.retry_max_ms,
-        logger,
-      };
+      // Each storage stage reads its topic as its own consumer group.
+      const consume = <In>(topic: string, name: ConsumerName, stage: Stage<In>, decode: BatchDecoder<In>): Promise<RunningStage> =>
+        runConsumerStage({
+          bus,
+          topic,
+          group: consumerGroup(config, name),
+          stage,
+          decode,
+          maxBatchMessages: storage.batch_size,
+          maxWaitMs: storage.max_wait_ms,
+          retryInitialMs: storage.retry_initial_ms,
+          retryMaxMs: storage.retry_max_ms,
+          logger,
+        });
       stages.push(
-        await runConsumerStage({
-          ...consumer,
-          topic: config.bus.topics.spans,
-          group: consumerGroup(config, 'storage'),
-          stage: new StorageStage({ clickhouse }),
-          decode: decodeSpanMessages,
-        }),
-        await runConsumerStage({
-          ...consumer,
-          topic: config.bus.topics.findings,
-          group: consumerGroup(config, 'findings-storage'),
-          stage: new FindingsStorageStage({ clickhouse }),
-          decode: decodeFindingMessages,
-        }),
+        await consume(config.bus.topics.spans, 'storage', new StorageStage({ clickhouse }), decodeSpanMessages),
+        await consume(config.bus.topics.logs, 'logs-storage', new LogStorageStage({ clickhouse }), decodeLogMessages),
+        await consume(config.bus.topics.findings, 'findings-storage', new FindingsStorageStage({ clickhouse }), decodeFindingMessages),
       );
     }
     if (roles.includes('collector')) {
@@ -155,18 +156,25 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
         : null;
       if (!redaction) logger.warn('redaction is disabled (stages.redaction.enabled: false): secrets in telemetry will be stored as sent');
       else summaryTimer = logRedactionCounts(redaction.redactor, logger);
-      const publishSpans = createTracePublisher({ bus, topic: config.bus.topics.spans, traceKeyBuckets: config.bus.trace_key_buckets });
+      // Inline stages first (they rewrite the request in place), then the records and side
+      // outputs are published together; the request is acknowledged once all of them are durable.
+      const accept =
+        <D extends TracesData | LogsData, R extends ResourceGroup, S extends ScopeGroup, I extends AttributedRecord>(
+          layout: SignalLayout<D, R, S, I>,
+          publish: (data: D) => Promise<void>,
+        ) =>
+        async (data: D): Promise<void> => {
+          stripReservedAttributes(layout, data);
+          const output = redaction ? await redaction.process(data) : {};
+          await Promise.all([publish(data), ...(output.publish ?? []).map((p) => bus.publish(p.topic, p.messages))]);
+        };
+      const publishing = { bus, traceKeyBuckets: config.bus.trace_key_buckets };
       receiver = await startOtlpHttpReceiver({
         host: config.collector.http.host,
         port: config.collector.http.port,
         maxInflightBytes: config.collector.max_inflight_bytes,
-        // Inline stages first (they rewrite the request in place), then spans and side outputs
-        // are published together; the request is acknowledged once all of them are durable.
-        onTraces: async (data) => {
-          stripReservedAttributes(data);
-          const output = redaction ? await redaction.process(data) : {};
-          await Promise.all([publishSpans(data), ...(output.publish ?? []).map((p) => bus.publish(p.topic, p.messages))]);
-        },
+        onTraces: accept(TRACES_LAYOUT, createTracePublisher({ ...publishing, topic: config.bus.topics.spans })),
+        onLogs: accept(LOGS_LAYOUT, createLogPublisher({ ...publishing, topic: config.bus.topics.logs })),
         logger,
       });
     }

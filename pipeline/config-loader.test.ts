@@ -23,6 +23,7 @@ describe('config loading', () => {
     expect(config.clickhouse.kind).toBe('embedded');
     expect(config.clickhouse.database).toBe('chainwatch');
     expect(config.collector.http.port).toBe(4318);
+    expect(config.bus.topics).toEqual({ spans: 'chainwatch.spans', logs: 'chainwatch.logs', findings: 'chainwatch.findings' });
     expect(config.stages.storage.batch_size).toBeGreaterThan(0);
     expect(Object.isFrozen(config.stages.storage)).toBe(true);
   });
@@ -32,6 +33,7 @@ describe('config loading', () => {
     expect(config.bus.kafka?.brokers).toEqual(['kafka-1:9092', 'kafka-2:9092']);
     expect(config.bus.kafka?.partitions).toBe(12);
     expect(config.bus.group_prefix).toBe('chainwatch');
+    expect(config.bus.topics.logs).toBe('chainwatch.logs.v2');
     expect(config.clickhouse.url).toBe('http://clickhouse:8123');
     expect(config.stages.storage.max_wait_ms).toBe(250);
   });
@@ -40,6 +42,7 @@ describe('config loading', () => {
     const config = await loadConfig(new URL('../deploy/chainwatch.compose.yaml', import.meta.url).pathname);
     expect(config.bus.kind).toBe('kafka');
     expect(config.bus.topics.findings).toBe('chainwatch.findings');
+    expect(config.bus.topics.logs).toBe('chainwatch.logs');
     expect(config.clickhouse.url).toBe('http://clickhouse:8123');
   });
 

@@ -76,8 +76,9 @@ export const busConfigSchema = z
     /** `memory`: in-process queues (embedded); `kafka`: a real broker. @default "memory" */
     kind: z.enum(['memory', 'kafka'], { error: (iss) => `expected "memory" or "kafka", got ${describe(iss.input)}` }).default('memory'),
     /**
-     * Spans are grouped into this many key buckets by trace id; each bucket is one message key,
-     * so every span of a trace lands on the same partition. @default 16
+     * Spans and log records are grouped into this many key buckets by trace id (log records
+     * outside a trace by service name); each bucket is one message key, so everything about a
+     * trace lands on the same partition. @default 16
      */
     trace_key_buckets: positiveInt().max(4096, { error: 'expected at most 4096' }).default(16),
     /** Topic names, the same on either bus. */
@@ -85,6 +86,8 @@ export const busConfigSchema = z
       .strictObject({
         /** Redacted spans as OTLP protobuf `ExportTraceServiceRequest`, keyed by trace bucket. */
         spans: topicName.default('chainwatch.spans'),
+        /** Redacted log records as OTLP protobuf `ExportLogsServiceRequest`, keyed like spans. */
+        logs: topicName.default('chainwatch.logs'),
         /** Redaction findings as JSON lines, keyed by service. */
         findings: topicName.default('chainwatch.findings'),
       })

@@ -1,39 +1,20 @@
 /**
  * The in-memory shape of OTLP trace data (opentelemetry-proto `trace/v1/trace.proto`), shared by
- * the protobuf and JSON decoders, the encoder that writes bus messages, and every stage.
- *
- * Plain objects, no classes, so a batch is cheap to build and to walk. Ids are lowercase hex
- * (what ClickHouse stores and the OTLP JSON mapping uses); an absent id is ''. Timestamps are
- * unsigned nanoseconds since the epoch as bigint (fixed64 on the wire).
+ * the protobuf and JSON decoders, the encoder that writes bus messages, and every stage. Values,
+ * attributes, resource and scope are shared with the other signals (`otlp-common.ts`, re-exported
+ * here); conventions (hex ids, bigint nanoseconds) are described there.
  */
 
-/**
- * An OTLP `AnyValue`. Strings, booleans and doubles map to JS primitives; int64 is a bigint so
- * that the int/double distinction and the full 64-bit range survive a round trip; bytes are a
- * Uint8Array; arrays are JS arrays; key-value lists are `{ kvlist }`; an empty AnyValue is null.
- */
-export type AnyValue = string | boolean | number | bigint | Uint8Array | AnyValue[] | KeyValueList | null;
+import {
+  countRecords,
+  singleResourceRequest,
+  type InstrumentationScope,
+  type KeyValue,
+  type Resource,
+  type SignalLayout,
+} from './otlp-common.js';
 
-export interface KeyValueList {
-  kvlist: KeyValue[];
-}
-
-export interface KeyValue {
-  key: string;
-  value: AnyValue;
-}
-
-export interface Resource {
-  attributes: KeyValue[];
-  droppedAttributesCount: number;
-}
-
-export interface InstrumentationScope {
-  name: string;
-  version: string;
-  attributes: KeyValue[];
-  droppedAttributesCount: number;
-}
+export type { AnyValue, InstrumentationScope, KeyValue, KeyValueList, Resource } from './otlp-common.js';
 
 /** `Span.SpanKind` enum values. */
 export const SpanKind = {
@@ -109,11 +90,19 @@ export interface TracesData {
   resourceSpans: ResourceSpans[];
 }
 
+/** How a trace request nests, for code written once for every signal. */
+export const TRACES_LAYOUT: SignalLayout<TracesData, ResourceSpans, ScopeSpans, Span> = {
+  resourceGroups: (data) => data.resourceSpans,
+  scopeGroups: (resource) => resource.scopeSpans,
+  records: (scope) => scope.spans,
+  request: (resourceSpans) => ({ resourceSpans }),
+  resourceGroup: (resource, schemaUrl) => ({ resource, scopeSpans: [], schemaUrl }),
+  scopeGroup: (scope, schemaUrl) => ({ scope, spans: [], schemaUrl }),
+};
+
 /** Counts the spans in a request without allocating. */
 export function countSpans(data: TracesData): number {
-  let n = 0;
-  for (const rs of data.resourceSpans) for (const ss of rs.scopeSpans) n += ss.spans.length;
-  return n;
+  return countRecords(TRACES_LAYOUT, data);
 }
 
 /** A span with every field at its proto3 default, then `fields` on top. */
@@ -141,13 +130,5 @@ export function createSpan(fields: Partial<Span> = {}): Span {
 
 /** A request of one resource (`service.name` = `serviceName`) and one scope holding `spans`. */
 export function createTracesData(serviceName: string, spans: Span[], scope: Partial<InstrumentationScope> = {}): TracesData {
-  return {
-    resourceSpans: [
-      {
-        resource: { attributes: [{ key: 'service.name', value: serviceName }], droppedAttributesCount: 0 },
-        schemaUrl: '',
-        scopeSpans: [{ scope: { name: '', version: '', attributes: [], droppedAttributesCount: 0, ...scope }, spans, schemaUrl: '' }],
-      },
-    ],
-  };
+  return singleResourceRequest(TRACES_LAYOUT, serviceName, spans, scope);
 }

@@ -1,7 +1,7 @@
 /**
- * The redaction stage: masks secrets and personal data in a request, in place, before anything
- * is published (it runs inline in the collector, DESIGN.md), and returns its findings as side
- * output for the findings topic. The rules are compiled once, at construction.
+ * The redaction stage: masks secrets and personal data in a request — traces or logs — in place,
+ * before anything is published (it runs inline in the collector, DESIGN.md), and returns its
+ * findings as side output for the findings topic. The rules are compiled once, at construction.
  *
  * State: the compiled rule set and per-family match counts.
  * Guarantees: after `process`, no value an enabled rule matches is left in the request; findings
@@ -10,6 +10,7 @@
 import type { BusMessage } from '../../pipeline/bus.js';
 import type { Stage, StageContext, StageOutput } from '../../pipeline/stage.js';
 import { encodeFindings, type Finding } from '../../schemas/findings.js';
+import { isLogsData, type LogsData } from '../../schemas/otlp-logs.js';
 import type { TracesData } from '../../schemas/otlp-traces.js';
 import type { RedactionConfig } from '../../schemas/redaction-config.js';
 import { createRedactor } from './redactor.js';
@@ -21,7 +22,7 @@ export interface RedactionStageOptions {
   findingsTopic: string;
 }
 
-export class RedactionStage implements Stage<TracesData> {
+export class RedactionStage implements Stage<TracesData | LogsData> {
   readonly name = 'redaction';
   readonly redactor: Redactor;
   readonly #findingsTopic: string;
@@ -33,8 +34,8 @@ export class RedactionStage implements Stage<TracesData> {
 
   async start(): Promise<void> {}
 
-  async process(data: TracesData, _ctx?: StageContext): Promise<StageOutput> {
-    const { findings } = this.redactor.redactTraces(data);
+  async process(data: TracesData | LogsData, _ctx?: StageContext): Promise<StageOutput> {
+    const { findings } = isLogsData(data) ? this.redactor.redactLogs(data) : this.redactor.redactTraces(data);
     if (findings.length === 0) return {};
     return { publish: [{ topic: this.#findingsTopic, messages: findingMessages(findings) }] };
   }

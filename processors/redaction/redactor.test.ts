@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { findingSchema, RULE_FAMILIES, type Finding } from '../../schemas/findings.js';
+import { createLogRecord, createLogsData, type LogRecord, type LogsData } from '../../schemas/otlp-logs.js';
 import { createSpan, createTracesData, type AnyValue, type KeyValue, type Span, type TracesData } from '../../schemas/otlp-traces.js';
 import { redactionConfigSchema } from '../../schemas/redaction-config.js';
 import { MAX_SCANNED_CHARS, createRedactor } from './redactor.js';
@@ -465,6 +466,137 @@ describe('config', () => {
       ]),
     );
     expect(problems.join('\n')).not.toContain('short-secret');
+  });
+});
+
+function logsOf(record: LogRecord, service = 'checkout', resource: KeyValue[] = []): LogsData {
+  const data = createLogsData(service, [record], { name: 'app.logger' });
+  data.resourceLogs[0]!.resource.attributes.push(...resource);
+  return data;
+}
+
+describe('log records', () => {
+  // A generator of their own, so these tests draw nothing from the one the tests above and below share.
+  const logRandom = seededRandom(2024);
+  const b62 = (n: number) => pick(logRandom, ALPHABETS.base62, n);
+  const jwt = signedJwt({ iss: 'https://login.example.net', sub: 'svc-payments', iat: 1_767_225_600, exp: 1_767_229_200 }, b62(16));
+
+  it('redacts string and structured bodies, attributes, event name, resource and scope, with exact locations', () => {
+    const r = redactorWith();
+    const email = 'jane.doe@mail.example.org';
+    const record = createLogRecord({
+      timeUnixNano: START,
+      traceId: TRACE_ID,
+      spanId: SPAN_ID,
+      eventName: `charge.${stripeKey}`,
+      body: `calling billing with Bearer ${jwt} for ${email}`,
+      attributes: [
+        { key: 'http.request.header.authorization', value: [`Bearer ${jwt}`] },
+        { key: 'peer.service', value: 'billing' },
+        { key: 'plain', value: 'nothing to see' },
+      ],
+    });
+    const structured = createLogRecord({
+      timeUnixNano: START + 1n,
+      body: { kvlist: [{ key: 'request', value: { kvlist: [{ key: 'api_key', value: b62(24) }, { key: 'path', value: '/v1/charges' }] } }, { key: 'tokens', value: ['ok', githubPat] }] },
+    });
+    const data = logsOf(record, 'checkout', [{ key: 'db.url', value: `mysql://root:${b62(12)}@mysql:3306/shop` }]);
+    data.resourceLogs[0]!.scopeLogs[0]!.logRecords.push(structured);
+    data.resourceLogs[0]!.scopeLogs[0]!.scope.attributes.push({ key: 'x', value: `key ${stripeKey}` });
+
+    const { findings } = r.redactLogs(data);
+
+    expect(findings.map((f) => [f.location, f.rule, f.trace_id, f.span_id, f.peer])).toEqual([
+      ['resource.attributes["db.url"]', 'database_url_credentials', '', '', ''],
+      ['scope.attributes["x"]', 'stripe_secret_key', '', '', ''],
+      ['log.body', 'jwt', TRACE_ID, SPAN_ID, 'billing'],
+      ['log.body', 'email_address', TRACE_ID, SPAN_ID, 'billing'],
+      ['log.attributes["http.request.header.authorization"][0]', 'jwt', TRACE_ID, SPAN_ID, 'billing'],
+      ['log.event_name', 'stripe_secret_key', TRACE_ID, SPAN_ID, 'billing'],
+      ['log.body.kvlist["request"].kvlist["api_key"]', 'secret_key_value', '', '', ''],
+      ['log.body.kvlist["tokens"][1]', 'github_pat', '', '', ''],
+    ]);
+    expect(findings.every((f) => f.service === 'checkout')).toBe(true);
+    expect(findings.map((f) => f.time_unix_nano)).toEqual([...Array(6).fill(START.toString()), ...Array(2).fill((START + 1n).toString())]);
+    expect(record.body).toBe('calling billing with Bearer [REDACTED:jwt] for [REDACTED:email_address]');
+    expect(record.attributes[0]!.value).toEqual(['Bearer [REDACTED:jwt]']);
+    expect(record.eventName).toBe('charge.[REDACTED:stripe_secret_key]');
+    expect(structured.body).toEqual({
+      kvlist: [
+        { key: 'request', value: { kvlist: [{ key: 'api_key', value: '[REDACTED:secret_key_value]' }, { key: 'path', value: '/v1/charges' }] } },
+        { key: 'tokens', value: ['ok', '[REDACTED:github_pat]'] },
+      ],
+    });
+    // Identity metadata describes calls: log records get none.
+    expect(record.attributes.map((kv) => kv.key)).toEqual(['http.request.header.authorization', 'peer.service', 'plain']);
+    const out = everything(data);
+    for (const secret of [jwt, stripeKey, githubPat, email, jwt.split('.')[2]!]) expect(out).not.toContain(secret);
+    expect(everything(findings)).not.toContain(jwt.split('.')[2]!);
+  });
+
+  it('dates a finding by the observed time of a record without a time, and keeps bytes and other bodies safe', () => {
+    const r = redactorWith();
+    const observed = createLogRecord({ observedTimeUnixNano: START, body: new Uint8Array(Buffer.from(`token=${githubPat}`)) });
+    const { findings } = r.redactLogs(logsOf(observed));
+    expect(findings.map((f) => [f.location, f.time_unix_nano])).toEqual([['log.body', START.toString()]]);
+    expect(Buffer.from(observed.body as Uint8Array).toString()).toBe('token=[REDACTED:github_pat]');
+    for (const body of [null, 42n, 1.5, true, '']) {
+      const plain = createLogRecord({ body });
+      expect(r.redactLogs(logsOf(plain)).findings).toEqual([]);
+      expect(plain.body).toBe(body);
+    }
+  });
+
+  it('removes attributes and body map entries under remove, and masks a body string it cannot remove', () => {
+    const r = redactorWith({ default_action: 'remove' });
+    const record = createLogRecord({
+      body: `failed with ${stripeKey}`,
+      attributes: [{ key: 'gone', value: stripeKey }, { key: 'keep', value: 'ok' }],
+      droppedAttributesCount: 1,
+    });
+    const structured = createLogRecord({ body: { kvlist: [{ key: 'password', value: 'hunter2!' }, { key: 'n', value: 1n }] } });
+    const data = logsOf(record);
+    data.resourceLogs[0]!.scopeLogs[0]!.logRecords.push(structured);
+    const { findings } = r.redactLogs(data);
+    expect(record.body).toBe('failed with [REDACTED:stripe_secret_key]');
+    expect(record.attributes).toEqual([{ key: 'keep', value: 'ok' }]);
+    expect(record.droppedAttributesCount).toBe(2);
+    expect(structured.body).toEqual({ kvlist: [{ key: 'n', value: 1n }] });
+    expect(findings.map((f) => [f.location, f.action])).toEqual([
+      ['log.body', 'mask'],
+      ['log.attributes["gone"]', 'remove'],
+      ['log.body.kvlist["password"]', 'remove'],
+    ]);
+  });
+
+  it('applies the policy of the record\'s service, and nothing when disabled', () => {
+    const r = redactorWith({ services: { billing: { families: { payments: { enabled: false } } } } });
+    const billing = createLogRecord({ body: `key ${stripeKey}` });
+    expect(r.redactLogs(logsOf(billing, 'billing')).findings).toEqual([]);
+    expect(billing.body).toBe(`key ${stripeKey}`);
+    const other = createLogRecord({ body: `key ${stripeKey}` });
+    expect(r.redactLogs(logsOf(other, 'orders')).findings).toHaveLength(1);
+    const off = createRedactor(redactionConfigSchema.parse({ enabled: false }), { hmacKey: KEY });
+    const untouched = createLogRecord({ body: stripeKey });
+    expect(off.redactLogs(logsOf(untouched)).findings).toEqual([]);
+    expect(untouched.body).toBe(stripeKey);
+  });
+
+  it('never throws on malformed log data, and empties a record it could not walk', () => {
+    const r = redactorWith();
+    // A body that throws while it is walked, before the attribute holding a secret is reached.
+    const hostile = {
+      get kvlist(): KeyValue[] {
+        throw new Error('not a list');
+      },
+    };
+    const broken = createLogRecord({ body: hostile, attributes: [{ key: 'k', value: stripeKey }] });
+    const data = logsOf(broken);
+    expect(() => r.redactLogs(data)).not.toThrow();
+    expect(broken.body).toBe('[REDACTED:unscannable]');
+    expect(broken.attributes).toEqual([]);
+    expect(everything(data)).not.toContain(stripeKey);
+    expect(() => r.redactLogs({ resourceLogs: [null, { resource: null, scopeLogs: [{ logRecords: [null] }] }] } as unknown as LogsData)).not.toThrow();
   });
 });
 

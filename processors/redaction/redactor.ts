@@ -1,7 +1,10 @@
 /**
- * The redaction rule engine: rewrites OTLP trace data in place so that no value an enabled rule
- * matches leaves the collector, and reports one finding per match (rule, place, call edge, keyed
- * fingerprint — never the value) plus the identity metadata of the credential a span carried.
+ * The redaction rule engine: rewrites OTLP trace and log data in place so that no value an enabled
+ * rule matches leaves the collector, and reports one finding per match (rule, place, call edge,
+ * keyed fingerprint — never the value) plus the identity metadata of the credential a span carried.
+ * Both signals share one walk over resource, scope and records; only the record differs (a span's
+ * name, attributes, events, links and status; a log record's body, attributes, event name and
+ * severity text).
  *
  * How a string is treated depends on its attribute key (attribute-keys.ts):
  * - allowlisted keys are skipped; allowlisted values kept;
@@ -26,7 +29,9 @@
  */
 import { createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { RULE_FAMILIES, type Finding, type RuleFamily } from '../../schemas/findings.js';
-import type { AnyValue, KeyValue, Span, TracesData } from '../../schemas/otlp-traces.js';
+import type { AnyValue, KeyValue, ResourceGroup, ScopeGroup, SignalLayout } from '../../schemas/otlp-common.js';
+import { LOGS_LAYOUT, type LogRecord, type LogsData } from '../../schemas/otlp-logs.js';
+import { TRACES_LAYOUT, type Span, type TracesData } from '../../schemas/otlp-traces.js';
 import type { RedactionAction, RedactionConfig } from '../../schemas/redaction-config.js';
 import { classifyKey, isCredentialKind, isSecretFlag, KeyKind } from './attribute-keys.js';
 import { canonicalScheme, identityAttributes, IDENTITY_ATTRIBUTE_NAMES, type CredentialIdentity } from './credential-identity.js';
@@ -196,35 +201,55 @@ class RuleEngine implements Redactor {
   // Public API
 
   redactTraces(data: TracesData): RedactionResult {
+    return this.redactRequest(TRACES_LAYOUT, data, (span) => span.startTimeUnixNano, (span, ctx) => this.redactSpan(span, ctx), failClosed);
+  }
+
+  redactLogs(data: LogsData): RedactionResult {
+    return this.redactRequest(LOGS_LAYOUT, data, logRecordTime, (record, ctx) => this.redactLogRecord(record, ctx), failClosedLogRecord);
+  }
+
+  /**
+   * The walk both signals share: per resource group, the service's policy; resource and scope
+   * attributes (their findings name the service and place, no record); then every record through
+   * `redactRecord`, a record whose walk throws being emptied by `failClosedRecord`.
+   */
+  private redactRequest<D, R extends ResourceGroup, S extends ScopeGroup, I>(
+    layout: SignalLayout<D, R, S, I>,
+    data: D,
+    timeOf: (record: I) => bigint,
+    redactRecord: (record: I, ctx: Context) => void,
+    failClosedRecord: (record: I) => void,
+  ): RedactionResult {
     const findings: Finding[] = [];
     try {
-      for (const resourceSpans of data.resourceSpans ?? []) {
-        const resourceAttributes = resourceSpans.resource?.attributes ?? [];
+      for (const resourceGroup of layout.resourceGroups(data) ?? []) {
+        const resourceAttributes = resourceGroup.resource?.attributes ?? [];
         const rawService = stringAttribute(resourceAttributes, 'service.name');
         const policy = this.servicePolicies.get(rawService) ?? this.defaultPolicy;
-        const firstSpan = resourceSpans.scopeSpans?.[0]?.spans?.[0];
+        const scopeGroups = layout.scopeGroups(resourceGroup) ?? [];
+        const firstRecord = scopeGroups[0] ? layout.records(scopeGroups[0])?.[0] : undefined;
         const ctx: Context = {
           policy,
-          scope: { service: rawService, peer: '', traceId: '', spanId: '', timeUnixNano: firstSpan?.startTimeUnixNano ?? 0n },
+          scope: { service: rawService, peer: '', traceId: '', spanId: '', timeUnixNano: firstRecord ? timeOf(firstRecord) : 0n },
           findings,
           identity: undefined,
           identityFromAuthHeader: false,
           trackIdentity: false,
         };
         const resourceStart = findings.length;
-        if (resourceSpans.resource) resourceSpans.resource.droppedAttributesCount += this.redactAttributes(resourceAttributes, 'resource.attributes', ctx);
+        if (resourceGroup.resource) resourceGroup.resource.droppedAttributesCount += this.redactAttributes(resourceAttributes, 'resource.attributes', ctx);
         // The service name as stored after redaction: a finding never carries what was masked.
         ctx.scope.service = stringAttribute(resourceAttributes, 'service.name');
-        for (const scopeSpans of resourceSpans.scopeSpans ?? []) {
-          if (scopeSpans.scope) scopeSpans.scope.droppedAttributesCount += this.redactAttributes(scopeSpans.scope.attributes ?? [], 'scope.attributes', ctx);
+        for (const scopeGroup of scopeGroups) {
+          if (scopeGroup.scope) scopeGroup.scope.droppedAttributesCount += this.redactAttributes(scopeGroup.scope.attributes ?? [], 'scope.attributes', ctx);
         }
         for (let i = resourceStart; i < findings.length; i++) findings[i]!.service = ctx.scope.service;
-        for (const scopeSpans of resourceSpans.scopeSpans ?? []) {
-          for (const span of scopeSpans.spans ?? []) {
+        for (const scopeGroup of scopeGroups) {
+          for (const record of layout.records(scopeGroup) ?? []) {
             try {
-              this.redactSpan(span, ctx);
+              redactRecord(record, ctx);
             } catch {
-              failClosed(span);
+              failClosedRecord(record);
             }
           }
         }
@@ -289,6 +314,35 @@ class RuleEngine implements Redactor {
       span.attributes.push(...identityAttributes(ctx.identity));
     } else if (recordedRequestHeadersWithoutCredential(span)) {
       span.attributes.push({ key: IDENTITY_ATTRIBUTES.authScheme, value: 'None' });
+    }
+  }
+
+  /**
+   * A log record: body (a string, or structured: every string inside a kvlist or array body is
+   * scanned, under its key), attributes, event name and severity text. Findings carry the
+   * record's trace and span ids and, like a span's, the peer its attributes name. No identity
+   * metadata is added: that describes a call, which is a span.
+   */
+  private redactLogRecord(record: LogRecord, ctx: Context): void {
+    const recordStart = ctx.findings.length;
+    const scope = ctx.scope;
+    scope.traceId = record.traceId;
+    scope.spanId = record.spanId;
+    scope.timeUnixNano = logRecordTime(record);
+    scope.peer = '';
+    ctx.identity = undefined;
+    ctx.trackIdentity = false;
+    if (record.body !== null && record.body !== undefined) {
+      const body = this.redactAny(record.body, KeyKind.plain, ctx, 'log.body', LOC_SELF, '', false, 0);
+      // Not removable, so never REMOVE; a marker if that ever changes.
+      record.body = body === REMOVE ? UNSCANNABLE : body;
+    }
+    record.droppedAttributesCount += this.redactAttributes(record.attributes, 'log.attributes', ctx);
+    record.eventName = this.redactTopString(record.eventName, ctx, 'log.event_name');
+    record.severityText = this.redactTopString(record.severityText, ctx, 'log.severity_text');
+    if (ctx.findings.length > recordStart) {
+      const peer = peerOf(record.attributes);
+      for (let i = recordStart; i < ctx.findings.length; i++) ctx.findings[i]!.peer = peer;
     }
   }
 
@@ -689,6 +743,23 @@ function stringAttribute(attributes: KeyValue[], key: string): string {
   return '';
 }
 
+/** When a log record happened: its time, else when it was observed (as the ClickHouse exporter stores it). */
+function logRecordTime(record: LogRecord): bigint {
+  return record.timeUnixNano !== 0n ? record.timeUnixNano : record.observedTimeUnixNano;
+}
+
+/** A log record whose walk failed part-way: nothing of it that may be unscanned survives. */
+function failClosedLogRecord(record: LogRecord): void {
+  try {
+    record.body = UNSCANNABLE;
+    record.attributes = [];
+    record.eventName = '';
+    record.severityText = '';
+  } catch {
+    // A frozen or exotic object: nothing more can be done without throwing.
+  }
+}
+
 /** A span whose walk failed part-way: nothing of it that may be unscanned survives. */
 function failClosed(span: Span): void {
   try {
@@ -725,6 +796,7 @@ function createPassThroughRedactor(): Redactor {
   return {
     counts,
     redactTraces: () => ({ findings: [] }),
+    redactLogs: () => ({ findings: [] }),
     redactValue: (value) => value,
   };
 }

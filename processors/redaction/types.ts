@@ -9,11 +9,18 @@
  *   touched (they are not secrets).
  *   It returns the findings (never containing the matched value) and, as extra span attributes,
  *   the identity metadata of credentials it found (see IDENTITY_ATTRIBUTES).
- * - `redactValue(value, …)` does the same for one AnyValue (a log body, later), recursively.
+ * - `redactLogs(data)` does the same for log data: resource and scope attributes, log record
+ *   bodies (strings, and every string inside structured kvlist/array bodies), attributes, event
+ *   names and severity texts; findings name the place (`log.body`, `log.body.kvlist["token"]`,
+ *   `log.attributes["key"]`) and the record's trace and span ids. No identity attributes are
+ *   added to log records.
+ * - `redactValue(value, …)` does the same for one AnyValue, recursively.
  * - Compiled once from config; never compiles a regex per record; never throws on any input.
  */
 import type { Finding, RuleFamily } from '../../schemas/findings.js';
-import type { AnyValue, TracesData } from '../../schemas/otlp-traces.js';
+import type { AnyValue } from '../../schemas/otlp-common.js';
+import type { LogsData } from '../../schemas/otlp-logs.js';
+import type { TracesData } from '../../schemas/otlp-traces.js';
 
 /** What a finding needs to know about the record a value sits in. */
 export interface FindingScope {
@@ -30,6 +37,7 @@ export interface RedactionResult {
 
 export interface Redactor {
   redactTraces(data: TracesData): RedactionResult;
+  redactLogs(data: LogsData): RedactionResult;
   /**
    * Redacts one value found at `location` (e.g. `log.body`) under attribute key `key` ('' when it
    * has none); returns the value to keep (the same object when nothing matched), or undefined

@@ -9,6 +9,8 @@
  *
  * Escaping: a plain String field is TSV-escaped; strings inside Map and Array values use the
  * quoted form ('…' with backslash escapes), which ClickHouse reads directly from the TSV stream.
+ * Those encoders (escaping, maps, DateTime64, attribute values) are exported for the other row
+ * encoders (`log-rows.ts`), so every table is written the same way.
  */
 import type { AnyValue, KeyValue, Span, TracesData } from '../../schemas/otlp-traces.js';
 
@@ -121,7 +123,8 @@ function spanLine(span: Span, serviceName: string, resourceMap: string, scopeNam
   ].join('\t');
 }
 
-function findServiceName(attrs: readonly KeyValue[]): string {
+/** The `service.name` resource attribute as the exporter's ServiceName column holds it. */
+export function findServiceName(attrs: readonly KeyValue[]): string {
   for (const kv of attrs) if (kv.key === 'service.name') return anyValueToString(kv.value);
   return '';
 }
@@ -137,7 +140,8 @@ export function dateTime64(ns: bigint): string {
   return `${(v / NS_PER_SECOND).toString().padStart(10, '0')}.${'000000000'.slice(frac.length)}${frac}`;
 }
 
-function mapLiteral(attrs: readonly KeyValue[]): string {
+/** Attributes as a `Map(LowCardinality(String), String)` value inside a TSV row: `{'k':'v',…}`. */
+export function mapLiteral(attrs: readonly KeyValue[]): string {
   if (attrs.length === 0) return '{}';
   let out = '{';
   for (let i = 0; i < attrs.length; i++) {
@@ -151,7 +155,8 @@ function mapLiteral(attrs: readonly KeyValue[]): string {
 const NEEDS_TSV_ESCAPE = /[\\\t\n\r\0]/;
 const TSV_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '\\0' };
 
-function tsvEscape(s: string): string {
+/** A String field of a TSV row. */
+export function tsvEscape(s: string): string {
   return NEEDS_TSV_ESCAPE.test(s) ? s.replace(/[\\\t\n\r\0]/g, (c) => TSV_ESCAPES[c]!) : s;
 }
 

@@ -1,14 +1,16 @@
 /**
- * The storage stage on the real embedded ClickHouse engine: rows land in otel_traces, a batch
- * retried with the same batch id is stored once (the MV's lookup table too), a refused insert is
- * retryable, and malformed input the engine would reject every time is permanent.
+ * The storage stages on the real embedded ClickHouse engine: rows land in otel_traces and
+ * otel_logs, a batch retried with the same batch id is stored once (the MV's lookup table too), a
+ * refused insert is retryable, and malformed input the engine would reject every time is permanent.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PermanentError, RetryableError } from '../../pipeline/errors.js';
+import { encodeExportLogsServiceRequest } from '../../collector/otlp-protobuf-logs.js';
+import { createLogRecord, createLogsData } from '../../schemas/otlp-logs.js';
 import { createSpan, createTracesData, type TracesData } from '../../schemas/otlp-traces.js';
 import { testEngineDir, uniqueName } from '../../test/harness/chainwatch.js';
 import { migrate, openClickHouse, type ClickHouse } from './clickhouse.js';
-import { StorageStage } from './storage-stage.js';
+import { decodeLogMessages, LogStorageStage, StorageStage } from './storage-stage.js';
 
 function request(traceId: string, spans: number): TracesData {
   return createTracesData(
@@ -35,6 +37,7 @@ async function count(ch: ClickHouse, table: string, traceId: string): Promise<nu
 describe('storage stage', () => {
   let ch: ClickHouse;
   let stage: StorageStage;
+  let logStage: LogStorageStage;
   const signal = new AbortController().signal;
 
   beforeAll(async () => {
@@ -42,8 +45,11 @@ describe('storage stage', () => {
     await migrate(ch);
     stage = new StorageStage({ clickhouse: ch });
     await stage.start();
+    logStage = new LogStorageStage({ clickhouse: ch });
+    await logStage.start();
   });
   afterAll(async () => {
+    await logStage?.shutdown();
     await stage?.shutdown();
     await ch?.close();
   });
@@ -95,6 +101,72 @@ describe('storage stage', () => {
       format: 'JSONEachRow',
     });
     expect((await rs.json<{ ns: string }>()).map((r) => r.ns)).toEqual(times.map(String));
+  });
+
+  it('stores log records in otel_logs column by column, once per batch id', async () => {
+    const traceId = 'ee'.repeat(16);
+    const records = [
+      createLogRecord({
+        timeUnixNano: 1_763_900_000_123_456_789n,
+        observedTimeUnixNano: 1_763_900_001_000_000_000n,
+        severityNumber: 13,
+        severityText: 'WARN',
+        body: { kvlist: [{ key: 'msg', value: "quote ' tab \t" }, { key: 'n', value: 2n }] },
+        attributes: [{ key: 'k', value: ['a', 1n] }],
+        flags: 1,
+        traceId,
+        spanId: 'ff'.repeat(8),
+        eventName: 'retry',
+      }),
+      createLogRecord({ observedTimeUnixNano: 1_763_900_002_000_000_005n, body: 'no time, no trace', traceId, severityNumber: 999 }),
+    ];
+    const batch = [createLogsData('log-storage-test', records, { name: 'logger', version: '1.2', attributes: [{ key: 'scope.k', value: 1.5 }] })];
+    await logStage.process(batch, { batchId: 'logs/0/1-2', signal });
+    await logStage.process(batch, { batchId: 'logs/0/1-2', signal });
+    const rs = await ch.client.query({
+      query: `SELECT toString(toUnixTimestamp64Nano(Timestamp)) AS ns, TraceId, SpanId, TraceFlags, SeverityText, SeverityNumber, ServiceName, Body,
+          ResourceSchemaUrl, ResourceAttributes, ScopeSchemaUrl, ScopeName, ScopeVersion, ScopeAttributes, LogAttributes, EventName
+        FROM ${ch.database}.otel_logs WHERE TraceId = {t:String} ORDER BY Timestamp`,
+      query_params: { t: traceId },
+      format: 'JSONEachRow',
+    });
+    expect(await rs.json()).toEqual([
+      {
+        ns: '1763900000123456789',
+        TraceId: traceId,
+        SpanId: 'ff'.repeat(8),
+        TraceFlags: 1,
+        SeverityText: 'WARN',
+        SeverityNumber: 13,
+        ServiceName: 'log-storage-test',
+        Body: '{"msg":"quote \' tab \\t","n":2}',
+        ResourceSchemaUrl: '',
+        ResourceAttributes: { 'service.name': 'log-storage-test' },
+        ScopeSchemaUrl: '',
+        ScopeName: 'logger',
+        ScopeVersion: '1.2',
+        ScopeAttributes: { 'scope.k': '1.5' },
+        LogAttributes: { k: '["a",1]' },
+        EventName: 'retry',
+      },
+      expect.objectContaining({ ns: '1763900002000000005', Body: 'no time, no trace', SpanId: '', SeverityNumber: 0, EventName: '' }),
+    ]);
+    expect(logStage.rowsWritten).toBe(4);
+  });
+
+  it('refuses to start the log stage without otel_logs, and drops a log message that is not OTLP protobuf', async () => {
+    await expect(new LogStorageStage({ clickhouse: ch, table: 'no_logs_here' }).start()).rejects.toThrow(/no_logs_here does not exist: run "chainwatch migrate" first/);
+    const rejected: string[] = [];
+    const valid = encodeExportLogsServiceRequest(createLogsData('s', [createLogRecord({ body: 'ok' })]));
+    const decoded = decodeLogMessages(
+      [
+        { key: '0', value: valid, offset: '1' },
+        { key: '0', value: new Uint8Array([0x0a, 0x7f]), offset: '2' },
+      ],
+      (message, reason) => rejected.push(`${message.offset}: ${reason}`),
+    );
+    expect(decoded).toHaveLength(1);
+    expect(rejected).toEqual(['2: undecodable protobuf']);
   });
 
   it('writes nothing for a batch without spans', async () => {

@@ -1,6 +1,8 @@
 /**
- * The storage stage: writes each batch of spans from the bus into `otel_traces`, one insert per
- * batch.
+ * The storage stages for OTLP data: each batch of requests from the bus becomes one insert of
+ * TabSeparated rows — spans into `otel_traces` ({@link StorageStage}), log records into
+ * `otel_logs` ({@link LogStorageStage}). One implementation, {@link RowStorageStage}, given each
+ * signal's row encoder.
  *
  * State: none beyond the ClickHouse connection.
  * Guarantees: `process` resolves only when ClickHouse has written the rows, so the runner commits
@@ -9,59 +11,82 @@
  * trace-id lookup table is deduplicated too), so a batch retried or redelivered with the same
  * offsets is stored once. Errors the same insert will always hit (malformed data, schema
  * mismatch) are permanent; everything else — connection loss, a table being detached, too many
- * parts — is retryable.
+ * parts — is retryable. A bus message that is not a valid OTLP protobuf request is dropped with a
+ * reason by the decoder, never retried.
  */
+import { decodeExportLogsServiceRequest } from '../../collector/otlp-protobuf-logs.js';
 import { decodeExportTraceServiceRequest } from '../../collector/otlp-protobuf.js';
 import { OtlpDecodeError } from '../../collector/otlp-decode-error.js';
 import type { BatchDecoder } from '../../pipeline/stage-runner.js';
 import type { Stage, StageContext } from '../../pipeline/stage.js';
+import type { LogsData } from '../../schemas/otlp-logs.js';
 import type { TracesData } from '../../schemas/otlp-traces.js';
 import type { ClickHouse } from './clickhouse.js';
 import { assertTableExists, insertIdempotent } from './clickhouse-insert.js';
-import { encodeSpanRows, SPAN_COLUMNS } from './span-rows.js';
+import { encodeLogRows, LOG_COLUMNS } from './log-rows.js';
+import { encodeSpanRows, SPAN_COLUMNS, type EncodedRows } from './span-rows.js';
 
-/** The storage stage's decoder: each message is one OTLP protobuf request. */
-export const decodeSpanMessages: BatchDecoder<TracesData[]> = (messages, reject) => {
-  const out: TracesData[] = [];
-  for (const m of messages) {
-    try {
-      out.push(decodeExportTraceServiceRequest(m.value));
-    } catch (err) {
-      if (!(err instanceof OtlpDecodeError)) throw err;
-      reject(m, 'undecodable protobuf');
+/** A decoder for a topic whose messages are each one OTLP protobuf request. */
+function protobufRequestDecoder<D>(decode: (bytes: Uint8Array) => D): BatchDecoder<D[]> {
+  return (messages, reject) => {
+    const out: D[] = [];
+    for (const m of messages) {
+      try {
+        out.push(decode(m.value));
+      } catch (err) {
+        if (!(err instanceof OtlpDecodeError)) throw err;
+        reject(m, 'undecodable protobuf');
+      }
     }
-  }
-  return out;
-};
+    return out;
+  };
+}
+
+/** The span storage stage's decoder. */
+export const decodeSpanMessages: BatchDecoder<TracesData[]> = protobufRequestDecoder(decodeExportTraceServiceRequest);
+
+/** The log storage stage's decoder. */
+export const decodeLogMessages: BatchDecoder<LogsData[]> = protobufRequestDecoder(decodeExportLogsServiceRequest);
 
 export interface StorageStageOptions {
   clickhouse: ClickHouse;
-  /** Table name inside the database. @default "otel_traces" */
+  /** Table name inside the database. @default "otel_traces" for spans, "otel_logs" for logs */
   table?: string;
 }
 
-export class StorageStage implements Stage<TracesData[]> {
-  readonly name = 'storage';
+/** What a row storage stage writes: its table, columns and the encoder of a batch. */
+interface RowFormat<In> {
+  readonly stage: string;
+  readonly table: string;
+  readonly columns: readonly string[];
+  encode(input: In): EncodedRows;
+}
+
+export class RowStorageStage<In> implements Stage<In> {
+  readonly name: string;
   readonly #ch: ClickHouse;
   readonly #table: string;
+  readonly #format: RowFormat<In>;
   /** Rows written since start (metrics come with the operations issue). */
   rowsWritten = 0;
 
-  constructor(options: StorageStageOptions) {
+  constructor(format: RowFormat<In>, options: StorageStageOptions) {
+    this.name = format.stage;
+    this.#format = format;
     this.#ch = options.clickhouse;
-    this.#table = `${options.clickhouse.database}.${options.table ?? 'otel_traces'}`;
+    this.#table = `${options.clickhouse.database}.${options.table ?? format.table}`;
   }
 
   async start(): Promise<void> {
     await assertTableExists(this.#ch, this.#table);
   }
 
-  async process(input: TracesData[], ctx: StageContext): Promise<void> {
-    const { text, rows } = encodeSpanRows(input);
+  async process(input: In, ctx: StageContext): Promise<void> {
+    const { text, rows } = this.#format.encode(input);
     if (rows === 0) return;
     await insertIdempotent(this.#ch, {
       table: this.#table,
-      columns: SPAN_COLUMNS,
+      columns: this.#format.columns,
       data: { format: 'TabSeparated', body: text },
       rows,
       deduplicationToken: ctx.batchId,
@@ -71,4 +96,18 @@ export class StorageStage implements Stage<TracesData[]> {
   }
 
   async shutdown(): Promise<void> {}
+}
+
+/** Spans into `otel_traces`. */
+export class StorageStage extends RowStorageStage<TracesData[]> {
+  constructor(options: StorageStageOptions) {
+    super({ stage: 'storage', table: 'otel_traces', columns: SPAN_COLUMNS, encode: encodeSpanRows }, options);
+  }
+}
+
+/** Log records into `otel_logs`. */
+export class LogStorageStage extends RowStorageStage<LogsData[]> {
+  constructor(options: StorageStageOptions) {
+    super({ stage: 'logs-storage', table: 'otel_logs', columns: LOG_COLUMNS, encode: encodeLogRows }, options);
+  }
 }

@@ -1,16 +1,20 @@
 /**
- * Bad input at the OTLP/HTTP receiver: every case gets the status and message the OTLP
- * specification asks for, in the request's encoding, and the service keeps serving — a valid
- * request after all of them is stored, and what was stored before is intact.
+ * Bad input at the OTLP/HTTP receiver, on /v1/traces and /v1/logs: every case gets the status and
+ * message the OTLP specification asks for, in the request's encoding, and the service keeps
+ * serving — a valid request of either signal after all of them is stored, and what was stored
+ * before is intact.
  */
 import { request } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeRpcStatusForTest } from '../harness/rpc-status.js';
+import { encodeExportLogsServiceRequest } from '../../collector/otlp-protobuf-logs.js';
 import { encodeExportTraceServiceRequest } from '../../collector/otlp-protobuf.js';
 import type { Chainwatch } from '../../pipeline/chainwatch.js';
+import { createLogRecord, createLogsData } from '../../schemas/otlp-logs.js';
 import { createSpan, createTracesData, type TracesData } from '../../schemas/otlp-traces.js';
 import { startTestChainwatch, testConfig } from '../harness/chainwatch.js';
+import { countStoredLogs } from '../harness/log-expectations.js';
 import { countStoredSpans } from '../harness/span-expectations.js';
 
 interface Reply {
@@ -43,6 +47,15 @@ function oneSpan(traceId: string, name: string): TracesData {
   return createTracesData('bad-input-test', [span], { name: 's' });
 }
 
+function oneLogRecord(body: string): Uint8Array {
+  return encodeExportLogsServiceRequest(createLogsData('bad-input-test', [createLogRecord({ timeUnixNano: 1_700_000_000_000_000_000n, body })], { name: 's' }));
+}
+
+function jsonStatus(reply: Reply): { code: number; message: string } {
+  expect(reply.headers['content-type']).toBe('application/json');
+  return JSON.parse(reply.body.toString('utf8')) as { code: number; message: string };
+}
+
 describe('bad input at the OTLP/HTTP receiver', () => {
   let app: Chainwatch;
   let url: string;
@@ -56,6 +69,8 @@ describe('bad input at the OTLP/HTTP receiver', () => {
       'content-type': 'application/x-protobuf',
     });
     expect(ok.status).toBe(200);
+    const okLogs = await post(url, '/v1/logs', Buffer.from(oneLogRecord('log accepted before')), { 'content-type': 'application/x-protobuf' });
+    expect(okLogs.status).toBe(200);
   });
   afterAll(async () => {
     await app?.stop();
@@ -89,35 +104,78 @@ describe('bad input at the OTLP/HTTP receiver', () => {
     expect(body.message).toContain('resourceSpans[0].scopeSpans[0].spans[0].traceId');
   });
 
-  it('answers 415 naming the supported types for another content type', async () => {
-    const r = await post(url, '/v1/traces', 'hello', { 'content-type': 'text/plain' });
+  it.each(['/v1/traces', '/v1/logs'])('answers 415 on %s naming the supported types for another content type', async (path) => {
+    const r = await post(url, path, 'hello', { 'content-type': 'text/plain' });
     expect(r.status).toBe(415);
     const body = JSON.parse(r.body.toString('utf8')) as { code: number; message: string };
     expect(body.message).toBe('unsupported content type "text/plain": use application/x-protobuf or application/json');
   });
 
-  it('answers 415 when the content type is missing', async () => {
-    const r = await post(url, '/v1/traces', 'x', {});
+  it.each(['/v1/traces', '/v1/logs'])('answers 415 on %s when the content type is missing', async (path) => {
+    const r = await post(url, path, 'x', {});
     expect(r.status).toBe(415);
   });
 
   it('answers 405 for GET and 404 for unknown paths', async () => {
-    const get = await post(url, '/v1/traces', '', {}, 'GET');
-    expect(get.status).toBe(405);
-    expect(get.headers['allow']).toBe('POST');
+    for (const path of ['/v1/traces', '/v1/logs']) {
+      const get = await post(url, path, '', {}, 'GET');
+      expect(get.status).toBe(405);
+      expect(get.headers['allow']).toBe('POST');
+    }
     const unknown = await post(url, '/v2/spans', 'x', { 'content-type': 'application/json' });
     expect(unknown.status).toBe(404);
-    expect(JSON.parse(unknown.body.toString('utf8')).message).toBe('unknown path "/v2/spans": send traces to /v1/traces');
+    expect(JSON.parse(unknown.body.toString('utf8')).message).toBe('unknown path "/v2/spans": send traces to /v1/traces and logs to /v1/logs');
   });
 
-  it('answers 400 naming the encoding for an unknown Content-Encoding, and accepts gzip', async () => {
-    const body = Buffer.from(encodeExportTraceServiceRequest(oneSpan('33333333333333333333333333333333', 'gzipped')));
-    const bad = await post(url, '/v1/traces', body, { 'content-type': 'application/x-protobuf', 'content-encoding': 'br' });
+  const gzipCases = [
+    {
+      path: '/v1/traces',
+      body: () => encodeExportTraceServiceRequest(oneSpan('33333333333333333333333333333333', 'gzipped')),
+      stored: () => countStoredSpans(app.clickhouse!, "TraceId = '33333333333333333333333333333333'"),
+    },
+    { path: '/v1/logs', body: () => oneLogRecord('gzipped log'), stored: () => countStoredLogs(app.clickhouse!, "Body = 'gzipped log'") },
+  ];
+  it.each(gzipCases)('answers 400 on $path naming the encoding for an unknown Content-Encoding, and accepts gzip', async ({ path, body: encode, stored }) => {
+    const body = Buffer.from(encode());
+    const bad = await post(url, path, body, { 'content-type': 'application/x-protobuf', 'content-encoding': 'br' });
     expect(bad.status).toBe(400);
     expect(decodeRpcStatusForTest(bad.body).message).toBe('unsupported content encoding "br": use gzip, deflate or none');
-    const good = await post(url, '/v1/traces', gzipSync(body), { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' });
+    const good = await post(url, path, gzipSync(body), { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' });
     expect(good.status).toBe(200);
-    expect(await countStoredSpans(app.clickhouse!, "TraceId = '33333333333333333333333333333333'")).toBe(1);
+    expect(await stored()).toBe(1);
+  });
+
+  it('answers 400 on /v1/logs for an undecodable protobuf body, naming the logs request and the problem', async () => {
+    const r = await post(url, '/v1/logs', Buffer.from([0x0a, 100, 1, 2, 3]), { 'content-type': 'application/x-protobuf' });
+    expect(r.status).toBe(400);
+    expect(r.headers['content-type']).toBe('application/x-protobuf');
+    expect(decodeRpcStatusForTest(r.body)).toEqual({
+      code: 3,
+      message:
+        'request body is not a valid protobuf ExportLogsServiceRequest: truncated message: field 1 (ExportLogsServiceRequest.resource_logs) length 100 exceeds remaining 3 bytes at offset 1',
+    });
+  });
+
+  it('answers 400 on /v1/logs for invalid JSON and for JSON of the wrong shape, naming the field', async () => {
+    const invalid = await post(url, '/v1/logs', '{"resourceLogs": [', { 'content-type': 'application/json' });
+    expect(invalid.status).toBe(400);
+    expect(jsonStatus(invalid)).toEqual({
+      code: 3,
+      message: 'request body is not a valid OTLP/JSON ExportLogsServiceRequest: invalid JSON: Unexpected end of input at position 18',
+    });
+    const shape = await post(url, '/v1/logs', JSON.stringify({ resourceLogs: [{ scopeLogs: [{ logRecords: [{ body: { stringValue: 7 } }] }] }] }), {
+      'content-type': 'application/json',
+    });
+    expect(shape.status).toBe(400);
+    expect(jsonStatus(shape).message).toBe(
+      'request body is not a valid OTLP/JSON ExportLogsServiceRequest: resourceLogs[0].scopeLogs[0].logRecords[0].body.stringValue: expected a string, got number',
+    );
+  });
+
+  it('answers 404 for /v1/metrics, saying it is not supported and where traces and logs go', async () => {
+    const r = await post(url, '/v1/metrics', Buffer.from([]), { 'content-type': 'application/x-protobuf' });
+    expect(r.status).toBe(404);
+    expect(jsonStatus(r)).toEqual({ code: 5, message: '/v1/metrics is not supported: send traces to /v1/traces and logs to /v1/logs' });
   });
 
   it('keeps serving afterwards, and what was stored before is intact', async () => {
@@ -128,6 +186,16 @@ describe('bad input at the OTLP/HTTP receiver', () => {
     expect(r.body.length).toBe(0); // an empty ExportTraceServiceResponse: full success
     expect(await countStoredSpans(app.clickhouse!, `TraceId = '${before}'`)).toBe(1);
     expect(await countStoredSpans(app.clickhouse!, `TraceId = '${after}'`)).toBe(1);
+    const logs = await post(url, '/v1/logs', Buffer.from(oneLogRecord('log accepted after')), { 'content-type': 'application/x-protobuf' });
+    expect(logs.status).toBe(200);
+    expect(logs.body.length).toBe(0); // an empty ExportLogsServiceResponse: full success
+    expect(await countStoredLogs(app.clickhouse!, "Body IN ('log accepted before', 'log accepted after')")).toBe(2);
+  });
+
+  it('answers a JSON logs request with a JSON ExportLogsServiceResponse', async () => {
+    const r = await post(url, '/v1/logs', JSON.stringify({ resourceLogs: [] }), { 'content-type': 'application/json' });
+    expect(r.status).toBe(200);
+    expect(jsonStatus(r)).toEqual({});
   });
 
   it('answers a JSON request with a JSON ExportTraceServiceResponse', async () => {

@@ -59,18 +59,21 @@ describe('chainwatch command', () => {
     const first = await runCli(['--config', file, 'migrate']);
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
-    expect(first.stdout).toContain('ClickHouse database cli_migrate: 2 migration(s) applied (1 otel_traces, 2 chainwatch_findings), 0 already applied');
+    expect(first.stdout).toContain('ClickHouse database cli_migrate: 3 migration(s) applied (1 otel_traces, 2 chainwatch_findings, 3 otel_logs), 0 already applied');
     const second = await runCli(['--config', file, 'migrate']);
     expect(second.code).toBe(0);
-    expect(second.stdout).toContain('ClickHouse database cli_migrate: 0 migration(s) applied, 2 already applied');
+    expect(second.stdout).toContain('ClickHouse database cli_migrate: 0 migration(s) applied, 3 already applied');
   });
 
   it('starts, prints where to send OTLP, and exits cleanly on SIGTERM', async () => {
     const file = tempConfig('collector:\n  http:\n    port: 0\nclickhouse:\n  path: $DIR/engine\n');
     const app = await startCli(['--config', file]);
     expect(app.output()).toMatch(/OTEL_EXPORTER_OTLP_ENDPOINT=http:\/\/127\.0\.0\.1:\d+/);
-    const res = await fetch(`${app.otlpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
-    expect(res.status).toBe(200);
+    expect(app.output()).toContain(`OTLP/HTTP logs:    POST ${app.otlpUrl}/v1/logs`);
+    for (const signal of ['traces', 'logs']) {
+      const res = await fetch(`${app.otlpUrl}/v1/${signal}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      expect(res.status).toBe(200);
+    }
     const code = await killAndWait(app.child, 'SIGTERM');
     expect(code).toBe(0);
     expect(app.output()).toContain('SIGTERM, draining and stopping');

@@ -230,7 +230,7 @@ describe('demo estate end to end', () => {
     expect(Number(r!.inside)).toBeLessThan(0.2 * Number(r!.before));
   });
 
-  it.skip('stores the demo log records, correlated with their traces and redacted (enable when /v1/logs lands)', async () => {
+  it('stores the demo log records, correlated with their traces and redacted', async () => {
     expect(stats.exported.logs).toEqual({ exported: stats.logRecords, failed: 0 });
     const [total] = await rows<{ n: string; services: string }>('SELECT count() AS n, uniqExact(ServiceName) AS services FROM $db.otel_logs');
     expect(Number(total!.n)).toBe(stats.logRecords);

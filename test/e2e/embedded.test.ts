@@ -1,12 +1,16 @@
 /**
- * End to end, embedded mode: the real OpenTelemetry JS SDK exports over OTLP/HTTP (protobuf and
- * JSON) to chainwatch running with the in-process bus and the embedded ClickHouse engine; the rows
- * in otel_traces must hold exactly what the SDK produced.
+ * End to end, embedded mode: the real OpenTelemetry JS SDK exports traces and logs over OTLP/HTTP
+ * (protobuf and JSON) to chainwatch running with the in-process bus and the embedded ClickHouse
+ * engine; the rows in otel_traces and otel_logs must hold exactly what the SDK produced, with
+ * secrets in log records masked and reported as findings.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Chainwatch } from '../../pipeline/chainwatch.js';
 import { startTestChainwatch, testConfig } from '../harness/chainwatch.js';
-import { emitAndExport, ExportResultCode, type OtlpHttpProtocol } from '../harness/otel-sdk.js';
+import { expectedLogRows, readStoredLogs } from '../harness/log-expectations.js';
+import { exportLogScenario, LOG_SCENARIO_SPAN_ID, LOG_SCENARIO_TRACE_ID } from '../harness/log-scenario.js';
+import { emitLogSecrets, expectLogSecretsMasked } from '../harness/log-secrets.js';
+import { emitAndExport, emitAndExportLogs, expectExported, ExportResultCode, type OtlpHttpProtocol } from '../harness/otel-sdk.js';
 import { SCENARIO_RESOURCE, emitScenario } from '../harness/span-scenario.js';
 import { countStoredSpans, expectedRow, readStoredSpans } from '../harness/span-expectations.js';
 
@@ -70,5 +74,44 @@ describe('embedded end to end', () => {
     expect(Number(row!.n)).toBe(1);
     expect(Number(row!.start)).toBe(root.startTime[0]);
     expect(await countStoredSpans(app.clickhouse!, `TraceId = '${traceId}'`)).toBe(5);
+  });
+
+  it.each<OtlpHttpProtocol>(['http/protobuf', 'http/json'])('stores exactly the log records the SDK exported over %s', async (protocol) => {
+    const records = await exportLogScenario(app.otlpHttpUrl!, protocol);
+    expect(records).toHaveLength(6);
+
+    // Acknowledged means stored.
+    const stored = await readStoredLogs(app.clickhouse!, `ResourceAttributes['test.protocol'] = '${protocol}'`);
+    expect(stored).toEqual(expectedLogRows(records));
+
+    // The spot checks a reader would make, stated plainly.
+    const declined = stored.find((row) => row.EventName === 'payment.declined')!;
+    expect(declined).toMatchObject({
+      TimestampNs: '1767225600123456789',
+      TraceId: LOG_SCENARIO_TRACE_ID,
+      SpanId: LOG_SCENARIO_SPAN_ID,
+      TraceFlags: 1,
+      SeverityText: 'ERROR',
+      SeverityNumber: 17,
+      ServiceName: 'checkout',
+      Body: "card declined\n\tquote ' backslash \\ grüße — 日本 🚀",
+      ScopeName: 'checkout.app',
+      ScopeVersion: '2.4.1',
+      ScopeSchemaUrl: 'https://opentelemetry.io/schemas/1.29.0',
+      ScopeAttributes: { 'logger.kind': 'app' },
+    });
+    expect(declined.LogAttributes).toEqual({ 'order.id': '1234', amount: '12.5', retry: 'false', tags: '["x","y\\tz"]', ctx: '{"region":"eu","tries":2}' });
+    expect(declined.ResourceAttributes['feature.flags']).toBe('["a","b"]');
+    const login = stored.find((row) => row.SeverityText === 'info')!;
+    expect(login.Body).toBe('{"event":"login","ok":true,"ratio":0.5,"user":{"id":7,"roles":["admin","ops"]}}');
+    expect(login.TraceFlags).toBe(0);
+    expect(stored.find((row) => row.SeverityNumber === 24)).toMatchObject({ Body: '', TraceId: '', SpanId: '', ScopeName: 'audit' });
+    expect(stored.find((row) => row.SeverityNumber === 13)!.Body).toBe('3q0=');
+  });
+
+  it('masks a JWT and an API key in log bodies and attributes before they are stored, and stores their findings', async () => {
+    const service = 'secret-logs-embedded';
+    expectExported(await emitAndExportLogs({ baseUrl: app.otlpHttpUrl!, protocol: 'http/protobuf', resourceAttributes: { 'service.name': service }, emit: emitLogSecrets }));
+    await expectLogSecretsMasked(app.clickhouse!, service);
   });
 });

@@ -1,16 +1,22 @@
 /**
  * Drives the real OpenTelemetry JS SDK the way a user's service does: spans are created through
  * `@opentelemetry/sdk-node`'s NodeSDK and exported by the real OTLP/HTTP exporters (protobuf from
- * `exporter-trace-otlp-proto`, JSON from `exporter-trace-otlp-http`). The finished spans are also
- * kept in memory, so a test can compare what ClickHouse stored with what the SDK produced.
+ * `exporter-trace-otlp-proto`, JSON from `exporter-trace-otlp-http`); log records are emitted
+ * through `@opentelemetry/sdk-logs`' LoggerProvider and exported by `exporter-logs-otlp-proto` and
+ * `exporter-logs-otlp-http`. What the SDK produced is also kept in memory, so a test can compare
+ * what ClickHouse stored with it.
  */
 import { context, propagation, trace, type Tracer } from '@opentelemetry/api';
-import { ExportResultCode, hrTimeToNanoseconds } from '@opentelemetry/core';
+import { ExportResultCode, hrTimeToNanoseconds, type ExportResult } from '@opentelemetry/core';
+import { OTLPLogExporter as OTLPLogExporterJson } from '@opentelemetry/exporter-logs-otlp-http';
+import { OTLPLogExporter as OTLPLogExporterProto } from '@opentelemetry/exporter-logs-otlp-proto';
 import { OTLPTraceExporter as OTLPTraceExporterJson } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as OTLPTraceExporterProto } from '@opentelemetry/exporter-trace-otlp-proto';
-import { resourceFromAttributes } from '@opentelemetry/resources';
+import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
+import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor, type LogRecordLimits, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace';
+import { expect } from 'vitest';
 
 export type OtlpHttpProtocol = 'http/protobuf' | 'http/json';
 
@@ -56,6 +62,48 @@ export async function emitAndExport(options: {
   const result = await new Promise<{ code: ExportResultCode; error?: Error }>((resolve) => exporter.export(spans, resolve));
   await exporter.shutdown();
   return { spans, code: result.code, ...(result.error ? { error: result.error } : {}) };
+}
+
+/**
+ * Runs `emit` with a LoggerProvider for `resource` and returns the log records as the SDK hands
+ * them to an exporter.
+ */
+export function recordLogs(resource: Resource, emit: (provider: LoggerProvider) => void, limits: LogRecordLimits = {}): ReadableLogRecord[] {
+  const memory = new InMemoryLogRecordExporter();
+  const provider = new LoggerProvider({ resource, processors: [new SimpleLogRecordProcessor({ exporter: memory })], logRecordLimits: limits });
+  emit(provider);
+  return [...memory.getFinishedLogRecords()];
+}
+
+export interface SdkLogExportResult {
+  records: ReadableLogRecord[];
+  /** The exporter's result code for the single export of all records. */
+  code: ExportResultCode;
+  error?: Error;
+}
+
+/**
+ * Runs `emit` with a LoggerProvider for `resourceAttributes`, then exports every record in one
+ * request to `${baseUrl}/v1/logs` with the real OTLP log exporter for `protocol`.
+ */
+export async function emitAndExportLogs(options: {
+  baseUrl: string;
+  protocol: OtlpHttpProtocol;
+  resourceAttributes: Record<string, string | number | boolean | string[]>;
+  emit(provider: LoggerProvider): void;
+}): Promise<SdkLogExportResult> {
+  const records = recordLogs(resourceFromAttributes(options.resourceAttributes), options.emit);
+  const url = `${options.baseUrl}/v1/logs`;
+  const exporter = options.protocol === 'http/protobuf' ? new OTLPLogExporterProto({ url }) : new OTLPLogExporterJson({ url });
+  const result = await new Promise<ExportResult>((resolve) => exporter.export(records, resolve));
+  await exporter.shutdown();
+  return { records, code: result.code, ...(result.error ? { error: result.error } : {}) };
+}
+
+/** Expects an export to have succeeded, showing the exporter's error when it did not. */
+export function expectExported(result: { code: ExportResultCode; error?: Error }): void {
+  expect(result.error?.message).toBeUndefined();
+  expect(result.code).toBe(ExportResultCode.SUCCESS);
 }
 
 /** An SDK time ([seconds, nanoseconds]) as exact integer nanoseconds. */

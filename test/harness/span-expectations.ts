@@ -3,10 +3,11 @@
  * under test from the SDK's own ReadableSpans, and the query that reads the stored rows back in
  * the same shape (ids, nanosecond timestamps, maps, nested events and links).
  */
-import { SpanKind, SpanStatusCode, type AttributeValue, type Attributes } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { ClickHouse } from '../../processors/storage/clickhouse.js';
 import { hrTimeToNs } from './otel-sdk.js';
+import { storedAttributes as attrMap } from './sdk-values.js';
 
 export interface StoredSpan {
   TraceId: string;
@@ -31,19 +32,6 @@ export interface StoredSpan {
   LinkSpanIds: string[];
   LinkTraceStates: string[];
   LinkAttributes: Record<string, string>[];
-}
-
-/** An SDK attribute value as the ClickHouse exporter stores it (pcommon AsString). */
-function attrString(v: AttributeValue | undefined): string {
-  if (v === undefined || v === null) return '';
-  if (Array.isArray(v)) return JSON.stringify(v);
-  return String(v);
-}
-
-function attrMap(attrs: Attributes): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(attrs)) out[k] = attrString(v);
-  return out;
 }
 
 export function expectedRow(span: ReadableSpan): StoredSpan {
@@ -92,7 +80,11 @@ export async function readStoredSpans(ch: ClickHouse, where = '1'): Promise<Stor
 }
 
 export async function countStoredSpans(ch: ClickHouse, where = '1'): Promise<number> {
-  const rs = await ch.client.query({ query: `SELECT count() AS n FROM ${ch.database}.otel_traces WHERE ${where}`, format: 'JSONEachRow' });
+  return countStoredRows(ch, 'otel_traces', where);
+}
+
+export async function countStoredRows(ch: ClickHouse, table: string, where = '1'): Promise<number> {
+  const rs = await ch.client.query({ query: `SELECT count() AS n FROM ${ch.database}.${table} WHERE ${where}`, format: 'JSONEachRow' });
   const [row] = await rs.json<{ n: string | number }>();
   return Number(row?.n ?? 0);
 }
