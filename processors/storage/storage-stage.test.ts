@@ -54,6 +54,21 @@ describe('storage stage', () => {
     await ch?.close();
   });
 
+  it('keeps only the trace-id and duration skip indexes on otel_traces (migration 4), and migrating again changes nothing', async () => {
+    const indexes = async (): Promise<string[]> => {
+      const rs = await ch.client.query({
+        query: `SELECT name FROM system.data_skipping_indices WHERE database = {db:String} AND table = 'otel_traces' ORDER BY name`,
+        query_params: { db: ch.database },
+        format: 'JSONEachRow',
+      });
+      return (await rs.json<{ name: string }>()).map((r) => r.name);
+    };
+    expect(await indexes()).toEqual(['idx_duration', 'idx_trace_id']);
+    const again = await migrate(ch);
+    expect(again.applied).toEqual([]);
+    expect(await indexes()).toEqual(['idx_duration', 'idx_trace_id']);
+  });
+
   it('refuses to start when the schema is missing', async () => {
     const other = new StorageStage({ clickhouse: ch, table: 'no_such_table' });
     await expect(other.start()).rejects.toThrow(/no_such_table does not exist: run "chainwatch migrate" first/);
