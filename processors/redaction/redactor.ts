@@ -94,6 +94,9 @@ interface Policy {
   readonly keyKinds: Map<string, KeyKind>;
 }
 
+/** Credentials whose fingerprints are remembered at once (see Redactor.fingerprint). */
+const FINGERPRINT_CACHE_ENTRIES = 4096;
+
 /** A merged match: [start, end) is replaced; `secret` is the winning rule's text (fingerprinted). */
 interface ResolvedMatch {
   start: number;
@@ -662,8 +665,22 @@ class RuleEngine implements Redactor {
   // -------------------------------------------------------------------------------------------
   // Outputs
 
+  /**
+   * M2M calls carry the same credential on every call until it rotates, so fingerprints are
+   * remembered: an HMAC is a fifth of the cost of a span with a credential. The cache lives in
+   * this process's memory only (where the value already is while it is redacted), is bounded, and
+   * is emptied when full.
+   */
+  private readonly fingerprints = new Map<string, string>();
+
   private fingerprint(value: string): string {
-    return createHmac('sha256', this.hmacKey).update(value, 'utf8').digest('hex').slice(0, 32);
+    let fp = this.fingerprints.get(value);
+    if (fp === undefined) {
+      fp = createHmac('sha256', this.hmacKey).update(value, 'utf8').digest('hex').slice(0, 32);
+      if (this.fingerprints.size >= FINGERPRINT_CACHE_ENTRIES) this.fingerprints.clear();
+      this.fingerprints.set(value, fp);
+    }
+    return fp;
   }
 
   private replacement(rule: RuleInfo, action: RedactionAction, fingerprint: string): string {
