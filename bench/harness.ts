@@ -55,7 +55,7 @@ export interface BenchReport {
   when: string;
   mode: 'quick' | 'full' | 'target';
   machine: { node: string; cpus: number; cpuModel: string; memoryGiB: number };
-  payloads: { requests: number; spansPerRequest: number; bytesPerSpan: number; source: string };
+  payloads: { requests: number; spans: number; spansPerRequest: number; bytesPerSpan: number; source: string };
   scenarios: ScenarioResult[];
   targets: Target[];
   resultFile: string;
@@ -485,7 +485,7 @@ export async function runHarness(argv: string[]): Promise<BenchReport> {
     when,
     mode: quick ? 'quick' : values.target ? 'target' : 'full',
     machine: { node: process.version, cpus: cpus.length, cpuModel: cpus[0]?.model ?? '', memoryGiB: Math.round(os.totalmem() / 2 ** 30) },
-    payloads: { requests: payloads.payloads.length, spansPerRequest: Math.round(spans / payloads.payloads.length), bytesPerSpan: Math.round(bytes / spans), source: payloads.source },
+    payloads: { requests: payloads.payloads.length, spans, spansPerRequest: Math.round(spans / payloads.payloads.length), bytesPerSpan: Math.round(bytes / spans), source: payloads.source },
     scenarios,
     targets,
     resultFile,
