@@ -20,6 +20,10 @@
  * TextDecoder, and reusing the strings of repeated keys and names (a small process-wide cache)
  * and of repeated attribute values (a cache that lives only as long as one request).
  *
+ * The reader, the message schemas, the tags and decodeKeyValue are exported for the storage stage's
+ * transcoder (processors/storage/span-transcoder.ts), which walks the same wire format straight
+ * into ClickHouse rows: sharing them keeps what both accept identical.
+ *
  * Encoding is the exact inverse, omitting proto3 defaults. A first pass computes every embedded
  * message's size, the second writes into one buffer of exactly the total size.
  */
@@ -59,29 +63,29 @@ const WIRE_TYPE_NAMES = ['varint', 'fixed64', 'length-delimited', 'start group',
 // Message schemas: field names and wire types, consulted only to describe errors and to tell a
 // known field sent with the wrong wire type from an unknown field.
 
-interface MessageSchema {
+export interface MessageSchema {
   readonly name: string;
   /** Field number -> [name, wire type]. */
   readonly fields: Readonly<Record<number, readonly [string, number]>>;
 }
 
-const REQUEST: MessageSchema = {
+export const REQUEST: MessageSchema = {
   name: 'ExportTraceServiceRequest',
   fields: { 1: ['resource_spans', WIRE_LEN] },
 };
-const RESOURCE_SPANS: MessageSchema = {
+export const RESOURCE_SPANS: MessageSchema = {
   name: 'ResourceSpans',
   fields: { 1: ['resource', WIRE_LEN], 2: ['scope_spans', WIRE_LEN], 3: ['schema_url', WIRE_LEN] },
 };
-const RESOURCE: MessageSchema = {
+export const RESOURCE: MessageSchema = {
   name: 'Resource',
   fields: { 1: ['attributes', WIRE_LEN], 2: ['dropped_attributes_count', WIRE_VARINT] },
 };
-const SCOPE_SPANS: MessageSchema = {
+export const SCOPE_SPANS: MessageSchema = {
   name: 'ScopeSpans',
   fields: { 1: ['scope', WIRE_LEN], 2: ['spans', WIRE_LEN], 3: ['schema_url', WIRE_LEN] },
 };
-const SCOPE: MessageSchema = {
+export const SCOPE: MessageSchema = {
   name: 'InstrumentationScope',
   fields: {
     1: ['name', WIRE_LEN],
@@ -90,7 +94,7 @@ const SCOPE: MessageSchema = {
     4: ['dropped_attributes_count', WIRE_VARINT],
   },
 };
-const SPAN: MessageSchema = {
+export const SPAN: MessageSchema = {
   name: 'Span',
   fields: {
     1: ['trace_id', WIRE_LEN],
@@ -111,7 +115,7 @@ const SPAN: MessageSchema = {
     16: ['flags', WIRE_FIXED32],
   },
 };
-const EVENT: MessageSchema = {
+export const EVENT: MessageSchema = {
   name: 'Span.Event',
   fields: {
     1: ['time_unix_nano', WIRE_FIXED64],
@@ -120,7 +124,7 @@ const EVENT: MessageSchema = {
     4: ['dropped_attributes_count', WIRE_VARINT],
   },
 };
-const LINK: MessageSchema = {
+export const LINK: MessageSchema = {
   name: 'Span.Link',
   fields: {
     1: ['trace_id', WIRE_LEN],
@@ -132,15 +136,15 @@ const LINK: MessageSchema = {
   },
 };
 // Field 1 is reserved (the deprecated code): skipped like any unknown field.
-const STATUS: MessageSchema = {
+export const STATUS: MessageSchema = {
   name: 'Status',
   fields: { 2: ['message', WIRE_LEN], 3: ['code', WIRE_VARINT] },
 };
-const KEY_VALUE: MessageSchema = {
+export const KEY_VALUE: MessageSchema = {
   name: 'KeyValue',
   fields: { 1: ['key', WIRE_LEN], 2: ['value', WIRE_LEN] },
 };
-const ANY_VALUE: MessageSchema = {
+export const ANY_VALUE: MessageSchema = {
   name: 'AnyValue',
   fields: {
     1: ['string_value', WIRE_LEN],
@@ -152,7 +156,7 @@ const ANY_VALUE: MessageSchema = {
     7: ['bytes_value', WIRE_LEN],
   },
 };
-const ARRAY_VALUE: MessageSchema = { name: 'ArrayValue', fields: { 1: ['values', WIRE_LEN] } };
+export const ARRAY_VALUE: MessageSchema = { name: 'ArrayValue', fields: { 1: ['values', WIRE_LEN] } };
 const KEY_VALUE_LIST: MessageSchema = { name: 'KeyValueList', fields: { 1: ['values', WIRE_LEN] } };
 
 /** "field 5 (Span.name)" */
@@ -162,33 +166,33 @@ function describeField(schema: MessageSchema, field: number): string {
 }
 
 // Tags (field number << 3 | wire type) as they appear on the wire; all but SPAN_FLAGS fit one byte.
-const TAG_LEN_1 = 0x0a;
-const TAG_LEN_2 = 0x12;
-const TAG_LEN_3 = 0x1a;
-const TAG_LEN_4 = 0x22;
-const TAG_LEN_5 = 0x2a;
-const TAG_LEN_6 = 0x32;
-const TAG_LEN_7 = 0x3a;
-const TAG_VARINT_1 = 0x08;
-const TAG_VARINT_2 = 0x10;
-const TAG_VARINT_3 = 0x18;
-const TAG_VARINT_4 = 0x20;
-const TAG_VARINT_5 = 0x28;
-const TAG_VARINT_6 = 0x30;
-const TAG_FIXED64_1 = 0x09;
-const TAG_FIXED64_4 = 0x21;
-const TAG_FIXED64_7 = 0x39;
-const TAG_FIXED64_8 = 0x41;
-const TAG_FIXED32_6 = 0x35;
-const SPAN_TAG_ATTRIBUTES = 0x4a;
-const SPAN_TAG_DROPPED_ATTRIBUTES = 0x50;
-const SPAN_TAG_EVENTS = 0x5a;
-const SPAN_TAG_DROPPED_EVENTS = 0x60;
-const SPAN_TAG_LINKS = 0x6a;
-const SPAN_TAG_DROPPED_LINKS = 0x70;
-const SPAN_TAG_STATUS = 0x7a;
+export const TAG_LEN_1 = 0x0a;
+export const TAG_LEN_2 = 0x12;
+export const TAG_LEN_3 = 0x1a;
+export const TAG_LEN_4 = 0x22;
+export const TAG_LEN_5 = 0x2a;
+export const TAG_LEN_6 = 0x32;
+export const TAG_LEN_7 = 0x3a;
+export const TAG_VARINT_1 = 0x08;
+export const TAG_VARINT_2 = 0x10;
+export const TAG_VARINT_3 = 0x18;
+export const TAG_VARINT_4 = 0x20;
+export const TAG_VARINT_5 = 0x28;
+export const TAG_VARINT_6 = 0x30;
+export const TAG_FIXED64_1 = 0x09;
+export const TAG_FIXED64_4 = 0x21;
+export const TAG_FIXED64_7 = 0x39;
+export const TAG_FIXED64_8 = 0x41;
+export const TAG_FIXED32_6 = 0x35;
+export const SPAN_TAG_ATTRIBUTES = 0x4a;
+export const SPAN_TAG_DROPPED_ATTRIBUTES = 0x50;
+export const SPAN_TAG_EVENTS = 0x5a;
+export const SPAN_TAG_DROPPED_EVENTS = 0x60;
+export const SPAN_TAG_LINKS = 0x6a;
+export const SPAN_TAG_DROPPED_LINKS = 0x70;
+export const SPAN_TAG_STATUS = 0x7a;
 /** Field 16, fixed32: the only two-byte tag (0x85 0x01 on the wire). */
-const SPAN_TAG_FLAGS = (16 << 3) | WIRE_FIXED32;
+export const SPAN_TAG_FLAGS = (16 << 3) | WIRE_FIXED32;
 
 // ---------------------------------------------------------------------------------------------
 // Reading
@@ -272,7 +276,7 @@ const REQUEST_VALUE_SLOT_BITS = 9;
 /** Smaller requests skip that cache: setting it up costs more than it saves on few spans. */
 const REQUEST_VALUE_CACHE_MIN_BYTES = 16 * 1024;
 
-class WireReader {
+export class WireReader {
   readonly bytes: Uint8Array;
   readonly view: DataView;
   /** The same memory as a Buffer, for Node's native string decoding. */
@@ -286,12 +290,13 @@ class WireReader {
   /** Attribute string values repeat within a request; this cache dies with the request. */
   private readonly values: AsciiInterner | undefined;
 
-  constructor(input: Uint8Array) {
+  /** cacheValues: whether attribute string values go through a per-request cache (see `values`). */
+  constructor(input: Uint8Array, cacheValues = input.byteLength >= REQUEST_VALUE_CACHE_MIN_BYTES) {
     // A plain Uint8Array view even when given a Buffer: Buffer#slice would not copy.
     this.bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
     this.view = new DataView(input.buffer, input.byteOffset, input.byteLength);
     this.text = Buffer.from(input.buffer, input.byteOffset, input.byteLength) as Buffer & BufferNatives;
-    this.values = input.byteLength >= REQUEST_VALUE_CACHE_MIN_BYTES ? new AsciiInterner(REQUEST_VALUE_SLOT_BITS) : undefined;
+    this.values = cacheValues ? new AsciiInterner(REQUEST_VALUE_SLOT_BITS) : undefined;
   }
 
   fail(problem: string, offset: number): OtlpDecodeError {
@@ -466,15 +471,18 @@ class WireReader {
       this.readVarint64(end, schema, field);
       length = this.hi * 0x1_0000_0000 + this.lo;
     }
-    const remaining = end - this.pos;
-    if (length > remaining) {
-      const exactLength = b < 0x80 ? BigInt(b) : (BigInt(this.hi) << 32n) | BigInt(this.lo);
-      throw this.fail(
-        `truncated message: ${describeField(schema, field)} length ${exactLength} exceeds remaining ${remaining} bytes`,
-        start,
-      );
-    }
+    if (length > end - this.pos) throw this.lengthExceeds(start, end, schema, field);
     return this.pos + length;
+  }
+
+  /** The error for a length prefix at `start` longer than what remains; apart, so that readDelimitedEnd inlines. */
+  private lengthExceeds(start: number, end: number, schema: MessageSchema, field: number): OtlpDecodeError {
+    const b = this.bytes[start]!;
+    const exactLength = b < 0x80 ? BigInt(b) : (BigInt(this.hi) << 32n) | BigInt(this.lo);
+    return this.fail(
+      `truncated message: ${describeField(schema, field)} length ${exactLength} exceeds remaining ${end - this.pos} bytes`,
+      start,
+    );
   }
 
   readString(end: number, schema: MessageSchema, field: number): string {
@@ -825,7 +833,7 @@ function decodeStatusInto(r: WireReader, end: number, status: SpanStatus): void 
 }
 
 /** depth: nesting level of this pair's value (1 for a span, resource, scope, event or link attribute). */
-function decodeKeyValue(r: WireReader, end: number, depth: number): KeyValue {
+export function decodeKeyValue(r: WireReader, end: number, depth: number): KeyValue {
   let key = '';
   let value: AnyValue = null;
   while (r.pos < end) {

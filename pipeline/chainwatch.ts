@@ -11,7 +11,8 @@ import { startOtlpHttpReceiver, type OtlpHttpReceiver } from '../collector/otlp-
 import { createTracePublisher } from '../collector/trace-publisher.js';
 import { stripReservedAttributes } from '../collector/reserved-attributes.js';
 import { migrate, openClickHouse, type ClickHouse } from '../processors/storage/clickhouse.js';
-import { decodeSpanMessages, StorageStage } from '../processors/storage/storage-stage.js';
+import { StorageStage } from '../processors/storage/storage-stage.js';
+import { decodeSpanMessages } from '../processors/storage/span-transcoder.js';
 import { decodeFindingMessages, FindingsStorageStage } from '../processors/storage/findings-stage.js';
 import { RedactionStage } from '../processors/redaction/redaction-stage.js';
 import type { Redactor } from '../processors/redaction/types.js';

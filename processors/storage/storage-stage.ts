@@ -11,28 +11,11 @@
  * mismatch) are permanent; everything else — connection loss, a table being detached, too many
  * parts — is retryable.
  */
-import { decodeExportTraceServiceRequest } from '../../collector/otlp-protobuf.js';
-import { OtlpDecodeError } from '../../collector/otlp-decode-error.js';
-import type { BatchDecoder } from '../../pipeline/stage-runner.js';
 import type { Stage, StageContext } from '../../pipeline/stage.js';
 import type { TracesData } from '../../schemas/otlp-traces.js';
 import type { ClickHouse } from './clickhouse.js';
 import { assertTableExists, insertIdempotent } from './clickhouse-insert.js';
 import { encodeSpanRows, SPAN_COLUMNS } from './span-rows.js';
-
-/** The storage stage's decoder: each message is one OTLP protobuf request. */
-export const decodeSpanMessages: BatchDecoder<TracesData[]> = (messages, reject) => {
-  const out: TracesData[] = [];
-  for (const m of messages) {
-    try {
-      out.push(decodeExportTraceServiceRequest(m.value));
-    } catch (err) {
-      if (!(err instanceof OtlpDecodeError)) throw err;
-      reject(m, 'undecodable protobuf');
-    }
-  }
-  return out;
-};
 
 export interface StorageStageOptions {
   clickhouse: ClickHouse;
