@@ -12,7 +12,7 @@ import { createTracePublisher } from '../collector/trace-publisher.js';
 import { stripReservedAttributes } from '../collector/reserved-attributes.js';
 import { migrate, openClickHouse, type ClickHouse } from '../processors/storage/clickhouse.js';
 import { StorageStage } from '../processors/storage/storage-stage.js';
-import { decodeSpanMessages } from '../processors/storage/span-transcoder.js';
+import { transcodeSpanMessages } from '../processors/storage/span-transcoder.js';
 import { decodeFindingMessages, FindingsStorageStage } from '../processors/storage/findings-stage.js';
 import { RedactionStage } from '../processors/redaction/redaction-stage.js';
 import type { Redactor } from '../processors/redaction/types.js';
@@ -139,7 +139,7 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
           topic: config.bus.topics.spans,
           group: consumerGroup(config, 'storage'),
           stage: new StorageStage({ clickhouse }),
-          decode: decodeSpanMessages,
+          decode: transcodeSpanMessages,
         }),
         await runConsumerStage({
           ...consumer,

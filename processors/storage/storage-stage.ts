@@ -1,6 +1,8 @@
 /**
  * The storage stage: writes each batch of spans from the bus into `otel_traces`, one insert per
- * batch.
+ * batch. Its decoder (transcodeSpanMessages) turns the bus messages straight into the rows, so
+ * the stage inserts bytes; decoded requests are accepted too (tools, tests) and encoded with
+ * encodeSpanRows, which defines those rows.
  *
  * State: none beyond the ClickHouse connection.
  * Guarantees: `process` resolves only when ClickHouse has written the rows, so the runner commits
@@ -16,6 +18,10 @@ import type { TracesData } from '../../schemas/otlp-traces.js';
 import type { ClickHouse } from './clickhouse.js';
 import { assertTableExists, insertIdempotent } from './clickhouse-insert.js';
 import { encodeSpanRows, SPAN_COLUMNS } from './span-rows.js';
+import type { SpanRowBatch } from './span-transcoder.js';
+
+/** A batch of rows from transcodeSpanMessages, or decoded requests. */
+export type StorageInput = Pick<SpanRowBatch, 'body' | 'rows'> | readonly TracesData[];
 
 export interface StorageStageOptions {
   clickhouse: ClickHouse;
@@ -23,7 +29,7 @@ export interface StorageStageOptions {
   table?: string;
 }
 
-export class StorageStage implements Stage<TracesData[]> {
+export class StorageStage implements Stage<StorageInput> {
   readonly name = 'storage';
   readonly #ch: ClickHouse;
   readonly #table: string;
@@ -39,13 +45,13 @@ export class StorageStage implements Stage<TracesData[]> {
     await assertTableExists(this.#ch, this.#table);
   }
 
-  async process(input: TracesData[], ctx: StageContext): Promise<void> {
-    const { text, rows } = encodeSpanRows(input);
+  async process(input: StorageInput, ctx: StageContext): Promise<void> {
+    const { body, rows } = 'body' in input ? input : encodeRequests(input);
     if (rows === 0) return;
     await insertIdempotent(this.#ch, {
       table: this.#table,
       columns: SPAN_COLUMNS,
-      data: { format: 'TabSeparated', body: text },
+      data: { format: 'TabSeparated', body },
       rows,
       deduplicationToken: ctx.batchId,
       signal: ctx.signal,
@@ -54,4 +60,9 @@ export class StorageStage implements Stage<TracesData[]> {
   }
 
   async shutdown(): Promise<void> {}
+}
+
+function encodeRequests(requests: readonly TracesData[]): { body: Buffer; rows: number } {
+  const { text, rows } = encodeSpanRows(requests);
+  return { body: Buffer.from(text, 'utf8'), rows };
 }
