@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const BENCHES = ['otlp-codec.bench.js', 'redaction.bench.js', 'collector.bench.js'];
+const BENCHES = ['otlp-codec.bench.js', 'redaction.bench.js', 'collector.bench.js', 'storage-transcode.bench.js'];
 const seconds = process.argv[2];
 
 let failed = 0;

@@ -449,6 +449,24 @@ describe('span transcoder', () => {
     expect(rejected).toBeGreaterThan(20);
   });
 
+  it('reuses the memory of a body only once it is released, and once per release', () => {
+    const [a, b] = [generated(11, 20), generated(12, 20)];
+    const first = transcode(a).batch;
+    const kept = Buffer.from(first.body);
+    const second = transcode(b).batch;
+    expect(first.body.equals(kept)).toBe(true);
+    expect(second.body.buffer).not.toBe(first.body.buffer);
+    first.release();
+    first.release();
+    const third = expectSameAsOracle(b).batch;
+    expect(third.body.buffer).toBe(first.body.buffer);
+    // The second release of `first` gave nothing back: `third` owns that memory now.
+    const fourth = transcode(a).batch;
+    expect(fourth.body.buffer).not.toBe(third.body.buffer);
+    expect(third.body.equals(second.body)).toBe(true);
+    for (const batch of [second, third, fourth]) batch.release();
+  });
+
   it('writes nothing for an empty batch or requests without spans', () => {
     const empty = transcodeSpanMessages([], () => {});
     expect(empty.rows).toBe(0);

@@ -13,6 +13,7 @@
  * mismatch) are permanent; everything else — connection loss, a table being detached, too many
  * parts — is retryable.
  */
+import { PermanentError } from '../../pipeline/errors.js';
 import type { Stage, StageContext } from '../../pipeline/stage.js';
 import type { TracesData } from '../../schemas/otlp-traces.js';
 import type { ClickHouse } from './clickhouse.js';
@@ -21,7 +22,8 @@ import { encodeSpanRows, SPAN_COLUMNS } from './span-rows.js';
 import type { SpanRowBatch } from './span-transcoder.js';
 
 /** A batch of rows from transcodeSpanMessages, or decoded requests. */
-export type StorageInput = Pick<SpanRowBatch, 'body' | 'rows'> | readonly TracesData[];
+export type StorageInput = SpanRowRelease | readonly TracesData[];
+type SpanRowRelease = Pick<SpanRowBatch, 'body' | 'rows' | 'release'>;
 
 export interface StorageStageOptions {
   clickhouse: ClickHouse;
@@ -46,23 +48,32 @@ export class StorageStage implements Stage<StorageInput> {
   }
 
   async process(input: StorageInput, ctx: StageContext): Promise<void> {
-    const { body, rows } = 'body' in input ? input : encodeRequests(input);
-    if (rows === 0) return;
-    await insertIdempotent(this.#ch, {
-      table: this.#table,
-      columns: SPAN_COLUMNS,
-      data: { format: 'TabSeparated', body },
-      rows,
-      deduplicationToken: ctx.batchId,
-      signal: ctx.signal,
-    });
+    const batch = 'body' in input ? input : encodeRequests(input);
+    const { body, rows } = batch;
+    if (rows === 0) return batch.release();
+    try {
+      await insertIdempotent(this.#ch, {
+        table: this.#table,
+        columns: SPAN_COLUMNS,
+        data: { format: 'TabSeparated', body },
+        rows,
+        deduplicationToken: ctx.batchId,
+        signal: ctx.signal,
+      });
+    } catch (err) {
+      // A batch dropped for good is not read again. One to be retried is, and an aborted insert
+      // may still be reading it: those are left to the garbage collector.
+      if (err instanceof PermanentError) batch.release();
+      throw err;
+    }
+    batch.release();
     this.rowsWritten += rows;
   }
 
   async shutdown(): Promise<void> {}
 }
 
-function encodeRequests(requests: readonly TracesData[]): { body: Buffer; rows: number } {
+function encodeRequests(requests: readonly TracesData[]): SpanRowRelease {
   const { text, rows } = encodeSpanRows(requests);
-  return { body: Buffer.from(text, 'utf8'), rows };
+  return { body: Buffer.from(text, 'utf8'), rows, release: () => {} };
 }
