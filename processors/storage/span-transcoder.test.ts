@@ -426,6 +426,33 @@ describe('span transcoder', () => {
     }
   });
 
+  it('agrees with the decoder on attributes that almost have the layout SDKs send', () => {
+    const g = new Gen(seededRandom(5));
+    const key = [...Buffer.from('k')];
+    const attribute = (...kv: number[]) => new Uint8Array(g.len(1, g.len(2, g.len(2, g.len(9, kv)))));
+    const cases: Record<string, Uint8Array> = {
+      'a string': attribute(0x0a, 1, ...key, 0x12, 3, 0x0a, 1, 0x41),
+      'an int': attribute(0x0a, 1, ...key, 0x12, 2, 0x18, 0x7f),
+      'a bool of 2': attribute(0x0a, 1, ...key, 0x12, 2, 0x10, 2),
+      'an int whose varint runs past its value': attribute(0x0a, 1, ...key, 0x12, 2, 0x18, 0x80),
+      'a string longer than its value': attribute(0x0a, 1, ...key, 0x12, 3, 0x0a, 2, 0x41, 0x41),
+      'a value of only a tag': attribute(0x0a, 1, ...key, 0x12, 1, 0x0a),
+      'an empty value': attribute(0x0a, 1, ...key, 0x12, 0),
+      'an empty key': attribute(0x0a, 0, 0x12, 3, 0x0a, 1, 0x41),
+      'a field after the value': attribute(0x0a, 1, ...key, 0x12, 3, 0x0a, 1, 0x41, 0x18, 1),
+      'a key longer than the pair': attribute(0x0a, 9, ...key, 0x12, 3, 0x0a, 1, 0x41),
+      'a value of 127 bytes': attribute(0x0a, 1, ...key, 0x12, 0x7f, 0x0a, 0x7d, ...Array(0x7d).fill(0x42)),
+      'a value of 128 bytes, its length in two bytes': attribute(0x0a, 1, ...key, 0x12, 0x80, 0x01, 0x0a, 0x7e, ...Array(0x7e).fill(0x42)),
+      'a string of 128 bytes': attribute(0x0a, 1, ...key, 0x12, 0x83, 0x01, 0x0a, 0x80, 0x01, ...Array(0x80).fill(0x42)),
+    };
+    for (const [what, message] of Object.entries(cases)) {
+      const expected = oracle([message]);
+      expect(transcode([message]).rejected, what).toEqual(expected.rejected);
+      expectSameAsOracle([message]);
+    }
+    expect(oracle([cases['an int whose varint runs past its value']!]).rejected).toHaveLength(1);
+  });
+
   it('agrees with the decoder at every truncation point', () => {
     const requests = generated(99, 40).filter((r) => r.length > 0 && r.length < 2000);
     let rejected = 0;

@@ -1003,6 +1003,10 @@ class SpanTranscoder {
    * whole pair (VALUE_DECODED).
    */
   private readKeyValue(r: WireReader, start: number, stop: number): void {
+    if (this.readCanonicalKeyValue(r.bytes, start, stop)) {
+      r.pos = stop;
+      return;
+    }
     r.pos = start;
     let keyStart = 0;
     let keyStop = 0;
@@ -1034,6 +1038,40 @@ class SpanTranscoder {
     }
     this.keyStart = keyStart;
     this.keyStop = keyStop;
+  }
+
+  /**
+   * The layout SDKs send, recognised from its bytes without the general walk: the key, then a
+   * value holding one string, or a bool or int below 128, each length in one byte and nothing
+   * else in the pair. The decoder reads exactly that from these bytes (the strings' UTF-8 is
+   * checked as they are written). False for any other layout.
+   */
+  private readCanonicalKeyValue(bytes: Uint8Array, start: number, stop: number): boolean {
+    const keyLength = bytes[start + 1]!;
+    const keyStop = start + 2 + keyLength;
+    if (bytes[start] !== TAG_LEN_1 || keyLength >= 0x80 || keyStop + 2 > stop || bytes[keyStop] !== TAG_LEN_2) return false;
+    const valueStart = keyStop + 2;
+    const valueLength = bytes[keyStop + 1]!;
+    if (valueLength < 2 || valueLength >= 0x80 || valueStart + valueLength !== stop) return false;
+    const tag = bytes[valueStart]!;
+    // The string's length, or the whole varint.
+    const payload = bytes[valueStart + 1]!;
+    if (payload >= 0x80) return false;
+    if (tag === TAG_LEN_1) {
+      if (valueLength !== 2 + payload) return false;
+      this.valueKind = VALUE_STRING;
+      this.valueStart = valueStart + 2;
+      this.valueStop = stop;
+    } else if ((tag === TAG_VARINT_2 || tag === TAG_VARINT_3) && valueLength === 2) {
+      this.valueKind = tag === TAG_VARINT_2 ? VALUE_BOOL : VALUE_INT;
+      this.valueLo = payload;
+      this.valueHi = 0;
+    } else {
+      return false;
+    }
+    this.keyStart = start + 2;
+    this.keyStop = keyStop;
+    return true;
   }
 
   /**
