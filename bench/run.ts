@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: the micro-benchmarks (codec, redaction, collector in-process), each in its own
+ * `npm run bench`: the micro-benchmarks (codec, redaction, collector in-process, storage transcoding), each in its own
  * process so none warms or pollutes the next, then the end-to-end harness (bench/harness.ts),
  * which prints the table, checks the targets and writes JSON under bench/results/.
  *
@@ -11,7 +11,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const MICRO = ['otlp-codec.bench.js', 'redaction.bench.js', 'collector.bench.js'];
+const MICRO = ['otlp-codec.bench.js', 'redaction.bench.js', 'collector.bench.js', 'storage-transcode.bench.js'];
 const args = process.argv.slice(2);
 const harnessOnly = args.some((a) => a === '--quick' || a === '--target' || a.startsWith('--target=') || a === '--only' || a.startsWith('--only='));
 

@@ -1,7 +1,7 @@
 /**
- * Hex conversion for trace and span ids, shared by the protobuf and JSON codecs: the wire carries
- * raw bytes, the model and the OTLP JSON mapping carry lowercase hex. Table-driven because it runs
- * two or three times per span on the decode hot path.
+ * Hex conversion for trace and span ids, shared by the protobuf and JSON codecs and the storage
+ * transcoder: the wire carries raw bytes, the model, the OTLP JSON mapping and ClickHouse carry
+ * lowercase hex. Table-driven because it runs two or three times per span on the decode hot path.
  */
 
 const DIGITS = '0123456789abcdef';
@@ -50,6 +50,17 @@ export function bytesToHex(bytes: Uint8Array, start: number, end: number): strin
   let hex = '';
   for (let i = start; i < end; i++) hex += String.fromCharCode(high(b, i), low(b, i));
   return hex;
+}
+
+/** Both hex digits of each byte value as ASCII, the high digit first in memory (little-endian). */
+const DIGIT_PAIR = new Uint16Array(256);
+for (let byte = 0; byte < 256; byte++) DIGIT_PAIR[byte] = HIGH_DIGIT[byte]! | (LOW_DIGIT[byte]! << 8);
+
+/** Writes the lowercase hex of bytes[start, end) as ASCII into out at offset; returns the offset after it. */
+export function writeHexAscii(bytes: Uint8Array, start: number, end: number, out: DataView, offset: number): number {
+  let o = offset;
+  for (let i = start; i < end; i++, o += 2) out.setUint16(o, DIGIT_PAIR[bytes[i]!]!, true);
+  return o;
 }
 
 function nibbleValue(hex: string, i: number): number {

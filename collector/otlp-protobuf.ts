@@ -24,6 +24,10 @@
  * TextDecoder, and reusing the strings of repeated keys and names (a small process-wide cache)
  * and of repeated attribute values (a cache that lives only as long as one request).
  *
+ * The reader, the message schemas, the tags and decodeKeyValue are exported for the storage stage's
+ * transcoder (processors/storage/span-transcoder.ts), which walks the same wire format straight
+ * into ClickHouse rows: sharing them keeps what both accept identical.
+ *
  * Encoding is the exact inverse, omitting proto3 defaults. A first pass computes every embedded
  * message's size, the second writes into one buffer of exactly the total size.
  */
@@ -57,23 +61,23 @@ export interface MessageSchema {
   readonly fields: Readonly<Record<number, readonly [string, number]>>;
 }
 
-const REQUEST: MessageSchema = {
+export const REQUEST: MessageSchema = {
   name: 'ExportTraceServiceRequest',
   fields: { 1: ['resource_spans', WIRE_LEN] },
 };
-const RESOURCE_SPANS: MessageSchema = {
+export const RESOURCE_SPANS: MessageSchema = {
   name: 'ResourceSpans',
   fields: { 1: ['resource', WIRE_LEN], 2: ['scope_spans', WIRE_LEN], 3: ['schema_url', WIRE_LEN] },
 };
-const RESOURCE: MessageSchema = {
+export const RESOURCE: MessageSchema = {
   name: 'Resource',
   fields: { 1: ['attributes', WIRE_LEN], 2: ['dropped_attributes_count', WIRE_VARINT] },
 };
-const SCOPE_SPANS: MessageSchema = {
+export const SCOPE_SPANS: MessageSchema = {
   name: 'ScopeSpans',
   fields: { 1: ['scope', WIRE_LEN], 2: ['spans', WIRE_LEN], 3: ['schema_url', WIRE_LEN] },
 };
-const SCOPE: MessageSchema = {
+export const SCOPE: MessageSchema = {
   name: 'InstrumentationScope',
   fields: {
     1: ['name', WIRE_LEN],
@@ -82,7 +86,7 @@ const SCOPE: MessageSchema = {
     4: ['dropped_attributes_count', WIRE_VARINT],
   },
 };
-const SPAN: MessageSchema = {
+export const SPAN: MessageSchema = {
   name: 'Span',
   fields: {
     1: ['trace_id', WIRE_LEN],
@@ -103,7 +107,7 @@ const SPAN: MessageSchema = {
     16: ['flags', WIRE_FIXED32],
   },
 };
-const EVENT: MessageSchema = {
+export const EVENT: MessageSchema = {
   name: 'Span.Event',
   fields: {
     1: ['time_unix_nano', WIRE_FIXED64],
@@ -112,7 +116,7 @@ const EVENT: MessageSchema = {
     4: ['dropped_attributes_count', WIRE_VARINT],
   },
 };
-const LINK: MessageSchema = {
+export const LINK: MessageSchema = {
   name: 'Span.Link',
   fields: {
     1: ['trace_id', WIRE_LEN],
@@ -124,15 +128,15 @@ const LINK: MessageSchema = {
   },
 };
 // Field 1 is reserved (the deprecated code): skipped like any unknown field.
-const STATUS: MessageSchema = {
+export const STATUS: MessageSchema = {
   name: 'Status',
   fields: { 2: ['message', WIRE_LEN], 3: ['code', WIRE_VARINT] },
 };
-const KEY_VALUE: MessageSchema = {
+export const KEY_VALUE: MessageSchema = {
   name: 'KeyValue',
   fields: { 1: ['key', WIRE_LEN], 2: ['value', WIRE_LEN] },
 };
-const ANY_VALUE: MessageSchema = {
+export const ANY_VALUE: MessageSchema = {
   name: 'AnyValue',
   fields: {
     1: ['string_value', WIRE_LEN],
@@ -144,7 +148,7 @@ const ANY_VALUE: MessageSchema = {
     7: ['bytes_value', WIRE_LEN],
   },
 };
-const ARRAY_VALUE: MessageSchema = { name: 'ArrayValue', fields: { 1: ['values', WIRE_LEN] } };
+export const ARRAY_VALUE: MessageSchema = { name: 'ArrayValue', fields: { 1: ['values', WIRE_LEN] } };
 const KEY_VALUE_LIST: MessageSchema = { name: 'KeyValueList', fields: { 1: ['values', WIRE_LEN] } };
 
 /** "field 5 (Span.name)" */
@@ -157,30 +161,30 @@ function describeField(schema: MessageSchema, field: number): string {
 export const TAG_LEN_1 = 0x0a;
 export const TAG_LEN_2 = 0x12;
 export const TAG_LEN_3 = 0x1a;
-const TAG_LEN_4 = 0x22;
+export const TAG_LEN_4 = 0x22;
 export const TAG_LEN_5 = 0x2a;
 export const TAG_LEN_6 = 0x32;
-const TAG_LEN_7 = 0x3a;
+export const TAG_LEN_7 = 0x3a;
 export const TAG_VARINT_1 = 0x08;
 export const TAG_VARINT_2 = 0x10;
-const TAG_VARINT_3 = 0x18;
-const TAG_VARINT_4 = 0x20;
-const TAG_VARINT_5 = 0x28;
-const TAG_VARINT_6 = 0x30;
+export const TAG_VARINT_3 = 0x18;
+export const TAG_VARINT_4 = 0x20;
+export const TAG_VARINT_5 = 0x28;
+export const TAG_VARINT_6 = 0x30;
 export const TAG_FIXED64_1 = 0x09;
-const TAG_FIXED64_4 = 0x21;
-const TAG_FIXED64_7 = 0x39;
-const TAG_FIXED64_8 = 0x41;
-const TAG_FIXED32_6 = 0x35;
-const SPAN_TAG_ATTRIBUTES = 0x4a;
-const SPAN_TAG_DROPPED_ATTRIBUTES = 0x50;
-const SPAN_TAG_EVENTS = 0x5a;
-const SPAN_TAG_DROPPED_EVENTS = 0x60;
-const SPAN_TAG_LINKS = 0x6a;
-const SPAN_TAG_DROPPED_LINKS = 0x70;
-const SPAN_TAG_STATUS = 0x7a;
+export const TAG_FIXED64_4 = 0x21;
+export const TAG_FIXED64_7 = 0x39;
+export const TAG_FIXED64_8 = 0x41;
+export const TAG_FIXED32_6 = 0x35;
+export const SPAN_TAG_ATTRIBUTES = 0x4a;
+export const SPAN_TAG_DROPPED_ATTRIBUTES = 0x50;
+export const SPAN_TAG_EVENTS = 0x5a;
+export const SPAN_TAG_DROPPED_EVENTS = 0x60;
+export const SPAN_TAG_LINKS = 0x6a;
+export const SPAN_TAG_DROPPED_LINKS = 0x70;
+export const SPAN_TAG_STATUS = 0x7a;
 /** Field 16, fixed32: the only two-byte tag (0x85 0x01 on the wire). */
-const SPAN_TAG_FLAGS = (16 << 3) | WIRE_FIXED32;
+export const SPAN_TAG_FLAGS = (16 << 3) | WIRE_FIXED32;
 
 // ---------------------------------------------------------------------------------------------
 // Reading
@@ -278,12 +282,13 @@ export class WireReader {
   /** Attribute string values repeat within a request; this cache dies with the request. */
   private readonly values: AsciiInterner | undefined;
 
-  constructor(input: Uint8Array) {
+  /** cacheValues: whether attribute string values go through a per-request cache (see `values`). */
+  constructor(input: Uint8Array, cacheValues = input.byteLength >= REQUEST_VALUE_CACHE_MIN_BYTES) {
     // A plain Uint8Array view even when given a Buffer: Buffer#slice would not copy.
     this.bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
     this.view = new DataView(input.buffer, input.byteOffset, input.byteLength);
     this.text = Buffer.from(input.buffer, input.byteOffset, input.byteLength) as Buffer & BufferNatives;
-    this.values = input.byteLength >= REQUEST_VALUE_CACHE_MIN_BYTES ? new AsciiInterner(REQUEST_VALUE_SLOT_BITS) : undefined;
+    this.values = cacheValues ? new AsciiInterner(REQUEST_VALUE_SLOT_BITS) : undefined;
   }
 
   fail(problem: string, offset: number): OtlpDecodeError {
@@ -458,15 +463,18 @@ export class WireReader {
       this.readVarint64(end, schema, field);
       length = this.hi * 0x1_0000_0000 + this.lo;
     }
-    const remaining = end - this.pos;
-    if (length > remaining) {
-      const exactLength = b < 0x80 ? BigInt(b) : (BigInt(this.hi) << 32n) | BigInt(this.lo);
-      throw this.fail(
-        `truncated message: ${describeField(schema, field)} length ${exactLength} exceeds remaining ${remaining} bytes`,
-        start,
-      );
-    }
+    if (length > end - this.pos) throw this.lengthExceeds(start, end, schema, field);
     return this.pos + length;
+  }
+
+  /** The error for a length prefix at `start` longer than what remains; apart, so that readDelimitedEnd inlines. */
+  private lengthExceeds(start: number, end: number, schema: MessageSchema, field: number): OtlpDecodeError {
+    const b = this.bytes[start]!;
+    const exactLength = b < 0x80 ? BigInt(b) : (BigInt(this.hi) << 32n) | BigInt(this.lo);
+    return this.fail(
+      `truncated message: ${describeField(schema, field)} length ${exactLength} exceeds remaining ${end - this.pos} bytes`,
+      start,
+    );
   }
 
   readString(end: number, schema: MessageSchema, field: number): string {

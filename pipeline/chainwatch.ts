@@ -12,7 +12,8 @@ import { startOtlpHttpReceiver, type OtlpHttpReceiver } from '../collector/otlp-
 import { createLogPublisher, createTracePublisher } from '../collector/otlp-publisher.js';
 import { stripReservedAttributes, type AttributedRecord } from '../collector/reserved-attributes.js';
 import { migrate, openClickHouse, type ClickHouse } from '../processors/storage/clickhouse.js';
-import { decodeLogMessages, decodeSpanMessages, LogStorageStage, StorageStage } from '../processors/storage/storage-stage.js';
+import { decodeLogMessages, LogStorageStage, StorageStage } from '../processors/storage/storage-stage.js';
+import { transcodeSpanMessages } from '../processors/storage/span-transcoder.js';
 import { decodeFindingMessages, FindingsStorageStage } from '../processors/storage/findings-stage.js';
 import { RedactionStage } from '../processors/redaction/redaction-stage.js';
 import type { Redactor } from '../processors/redaction/types.js';
@@ -145,7 +146,7 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
           logger,
         });
       stages.push(
-        await consume(config.bus.topics.spans, 'storage', new StorageStage({ clickhouse }), decodeSpanMessages),
+        await consume(config.bus.topics.spans, 'storage', new StorageStage({ clickhouse }), transcodeSpanMessages),
         await consume(config.bus.topics.logs, 'logs-storage', new LogStorageStage({ clickhouse }), decodeLogMessages),
         await consume(config.bus.topics.findings, 'findings-storage', new FindingsStorageStage({ clickhouse }), decodeFindingMessages),
       );

@@ -1,9 +1,10 @@
 /**
  * One idempotent insert into ClickHouse, shared by every storage stage: the body is streamed in a
- * text format, the batch id is the `insert_deduplication_token` (with dependent materialized
- * views deduplicated too), and a failure is classified once: errors the same insert will always
- * hit (the rows cannot be parsed or do not fit the table) are permanent; everything else —
- * connection loss, a detached table, too many parts — is retryable.
+ * text format (a TabSeparated body is sent as the bytes it is: zero-copy on the embedded engine),
+ * the batch id is the `insert_deduplication_token` (with dependent materialized views deduplicated
+ * too), and a failure is classified once, the same way for both engines: errors the same insert
+ * will always hit (the rows cannot be parsed or do not fit the table) are permanent; everything
+ * else — connection loss, a detached table, too many parts — is retryable.
  */
 import { Readable } from 'node:stream';
 import { PermanentError, RetryableError } from '../../pipeline/errors.js';
@@ -32,7 +33,7 @@ export interface InsertRequest {
   table: string;
   columns: readonly string[];
   /** A TabSeparated body (the fast path, for spans), or row objects the client writes as JSONEachRow. */
-  data: { format: 'TabSeparated'; body: string } | { format: 'JSONEachRow'; values: readonly object[] };
+  data: { format: 'TabSeparated'; body: Buffer } | { format: 'JSONEachRow'; values: readonly object[] };
   rows: number;
   /** Same on every retry of the same batch. */
   deduplicationToken: string;
@@ -40,18 +41,24 @@ export interface InsertRequest {
 }
 
 export async function insertIdempotent(ch: ClickHouse, req: InsertRequest): Promise<void> {
+  const settings = {
+    insert_deduplication_token: req.deduplicationToken,
+    deduplicate_blocks_in_dependent_materialized_views: 1 as const,
+  };
+  const { data } = req;
   try {
-    await ch.client.insert({
-      table: req.table,
-      values: req.data.format === 'TabSeparated' ? Readable.from([Buffer.from(req.data.body, 'utf8')], { objectMode: false }) : (req.data.values as object[]),
-      format: req.data.format,
-      columns: req.columns as [string, ...string[]],
-      clickhouse_settings: {
-        insert_deduplication_token: req.deduplicationToken,
-        deduplicate_blocks_in_dependent_materialized_views: 1,
-      },
-      abort_signal: req.signal,
-    });
+    if (data.format === 'TabSeparated' && ch.rawInsert) {
+      await ch.rawInsert({ table: req.table, values: data.body, format: data.format, columns: req.columns, settings, signal: req.signal });
+    } else {
+      await ch.client.insert({
+        table: req.table,
+        values: data.format === 'TabSeparated' ? Readable.from([data.body], { objectMode: false }) : (data.values as object[]),
+        format: data.format,
+        columns: req.columns as [string, ...string[]],
+        clickhouse_settings: settings,
+        abort_signal: req.signal,
+      });
+    }
   } catch (err) {
     const code = clickHouseErrorCode(err);
     if (PERMANENT_CODES.has(code)) {

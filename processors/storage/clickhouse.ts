@@ -1,7 +1,9 @@
 /**
  * One way to reach ClickHouse for every part of chainwatch: `@clickhouse/client` over HTTP to a
  * server, or over the embedded engine (chdb's `Connection` passed to `createClient`), so the SQL,
- * DDL and insert path are identical in both modes.
+ * DDL and insert path are identical in both modes. The one exception is the hot insert of span
+ * rows: on the embedded engine, `rawInsert` hands the body to the engine without copying it into
+ * the SQL text (which `client.insert` does there), and fails with the same error shape.
  *
  * Also applies the versioned migrations of `schemas/clickhouse/migrations.ts` (`chainwatch
  * migrate`): each runs once, recorded in `<db>.chainwatch_schema_migrations`, and every
@@ -9,24 +11,39 @@
  */
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { createClient, parseError, type ClickHouseClient } from '@clickhouse/client';
+import type { RawInsertParams } from 'chdb';
 import type { ClickHouseConfig } from '../../schemas/config.js';
 import { MIGRATIONS, type Migration } from '../../schemas/clickhouse/migrations.js';
 
 export interface ClickHouse {
   client: ClickHouseClient;
   database: string;
+  /**
+   * The embedded engine's zero-copy insert of a body in a text format (chdb `rawInsert`), failing
+   * as `client` does: a ClickHouseError with the engine's code and type. Null for a server.
+   */
+  rawInsert: ((params: RawInsertParams) => Promise<void>) | null;
   close(): Promise<void>;
 }
 
 export async function openClickHouse(config: ClickHouseConfig): Promise<ClickHouse> {
   let client: ClickHouseClient;
+  let rawInsert: ClickHouse['rawInsert'] = null;
   if (config.kind === 'embedded') {
     const path = resolve(config.path);
     mkdirSync(path, { recursive: true });
     // Loaded only in embedded mode: a collector or worker talking to a server never maps the engine.
     const { createChdbConnection } = await import('chdb/connection');
-    client = createClient({ connection: createChdbConnection({ path }) as never });
+    const connection = createChdbConnection({ path });
+    client = createClient({ connection: connection as never });
+    rawInsert = async (params) => {
+      try {
+        await connection.chdb.rawInsert(params);
+      } catch (err) {
+        throw asClickHouseError(err);
+      }
+    };
   } else {
     client = createClient({
       url: config.url,
@@ -40,8 +57,20 @@ export async function openClickHouse(config: ClickHouseConfig): Promise<ClickHou
   return {
     client,
     database: config.database,
+    rawInsert,
     close: () => (closed ??= client.close()),
   };
+}
+
+/**
+ * chdb's own error (message `Code: N. DB::Exception: … (TYPE)`, numeric `clickhouseCode`) in the
+ * shape of `@clickhouse/client`'s errors, parsed as chdb's connection does for `client` calls.
+ */
+function asClickHouseError(err: unknown): unknown {
+  if (!(err instanceof Error)) return err;
+  const mapped = parseError(err);
+  if (mapped !== err) mapped.cause = err;
+  return mapped;
 }
 
 export interface MigrationResult {

@@ -40,11 +40,12 @@ export const SPAN_COLUMNS = [
   'Links.Attributes',
 ] as const;
 
-const SPAN_KIND_NAMES = ['SPAN_KIND_UNSPECIFIED', 'SPAN_KIND_INTERNAL', 'SPAN_KIND_SERVER', 'SPAN_KIND_CLIENT', 'SPAN_KIND_PRODUCER', 'SPAN_KIND_CONSUMER'];
-const STATUS_CODE_NAMES = ['STATUS_CODE_UNSET', 'STATUS_CODE_OK', 'STATUS_CODE_ERROR'];
+/** `SpanKind` and `StatusCode` names by enum value; other values are written as the first. */
+export const SPAN_KIND_NAMES = ['SPAN_KIND_UNSPECIFIED', 'SPAN_KIND_INTERNAL', 'SPAN_KIND_SERVER', 'SPAN_KIND_CLIENT', 'SPAN_KIND_PRODUCER', 'SPAN_KIND_CONSUMER'];
+export const STATUS_CODE_NAMES = ['STATUS_CODE_UNSET', 'STATUS_CODE_OK', 'STATUS_CODE_ERROR'];
 
 /** DateTime64(9) holds 1900-01-01 … 2262-04-11; OTLP times are unsigned, so only the top needs a clamp. */
-const MAX_DATETIME64_NS = 9_223_372_036_854_775_807n;
+export const MAX_DATETIME64_NS = 9_223_372_036_854_775_807n;
 const NS_PER_SECOND = 1_000_000_000n;
 
 export interface EncodedRows {
@@ -153,7 +154,8 @@ export function mapLiteral(attrs: readonly KeyValue[]): string {
 }
 
 const NEEDS_TSV_ESCAPE = /[\\\t\n\r\0]/;
-const TSV_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '\\0' };
+/** Each character a plain String field escapes, and its escape. */
+export const TSV_ESCAPES: Readonly<Record<string, string>> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '\\0' };
 
 /** A String field of a TSV row. */
 export function tsvEscape(s: string): string {
@@ -161,9 +163,10 @@ export function tsvEscape(s: string): string {
 }
 
 const NEEDS_QUOTE_ESCAPE = /[\\'\t\n\r\0]/;
-const QUOTE_ESCAPES: Record<string, string> = { ...TSV_ESCAPES, "'": "\\'" };
+/** The same inside a quoted string (Map and Array values), plus the quote. */
+export const QUOTE_ESCAPES: Readonly<Record<string, string>> = { ...TSV_ESCAPES, "'": "\\'" };
 
-function quoted(s: string): string {
+export function quoted(s: string): string {
   return NEEDS_QUOTE_ESCAPE.test(s) ? `'${s.replace(/[\\'\t\n\r\0]/g, (c) => QUOTE_ESCAPES[c]!)}'` : `'${s}'`;
 }
 

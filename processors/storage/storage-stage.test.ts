@@ -2,14 +2,17 @@
  * The storage stages on the real embedded ClickHouse engine: rows land in otel_traces and
  * otel_logs, a batch retried with the same batch id is stored once (the MV's lookup table too), a
  * refused insert is retryable, and malformed input the engine would reject every time is permanent.
+ * A batch from the span decoder is released for reuse only when no insert can read it again.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeExportTraceServiceRequest } from '../../collector/otlp-protobuf.js';
 import { PermanentError, RetryableError } from '../../pipeline/errors.js';
 import { encodeExportLogsServiceRequest } from '../../collector/otlp-protobuf-logs.js';
 import { createLogRecord, createLogsData } from '../../schemas/otlp-logs.js';
 import { createSpan, createTracesData, type TracesData } from '../../schemas/otlp-traces.js';
 import { testEngineDir, uniqueName } from '../../test/harness/chainwatch.js';
 import { migrate, openClickHouse, type ClickHouse } from './clickhouse.js';
+import { transcodeSpanMessages, type SpanRowBatch } from './span-transcoder.js';
 import { decodeLogMessages, LogStorageStage, StorageStage } from './storage-stage.js';
 
 function request(traceId: string, spans: number): TracesData {
@@ -189,4 +192,51 @@ describe('storage stage', () => {
     await stage.process([{ resourceSpans: [] }], { batchId: 'empty/0/1-1', signal });
     expect(stage.rowsWritten).toBe(before);
   });
+
+  describe("with its decoder's batches", () => {
+    it('stores the rows and releases the body once they are written', async () => {
+      const rows = transcoded('e1'.repeat(16), 12);
+      await stage.process(rows, { batchId: 'release/0/1-1', signal });
+      expect(rows.releases).toBe(1);
+      expect(await count(ch, 'otel_traces', 'e1'.repeat(16))).toBe(12);
+    });
+
+    it('keeps the body of a batch that will be retried, and releases it once the retry succeeds', async () => {
+      const rows = transcoded('e2'.repeat(16), 3);
+      await ch.client.command({ query: `DETACH TABLE ${ch.database}.otel_traces` });
+      const err = await stage.process(rows, { batchId: 'release/0/2-2', signal }).catch((e: unknown) => e);
+      await ch.client.command({ query: `ATTACH TABLE ${ch.database}.otel_traces` });
+      expect(err).toBeInstanceOf(RetryableError);
+      expect(rows.releases).toBe(0);
+      await stage.process(rows, { batchId: 'release/0/2-2', signal });
+      expect(rows.releases).toBe(1);
+      expect(await count(ch, 'otel_traces', 'e2'.repeat(16))).toBe(3);
+    });
+
+    it('releases the body of a batch dropped for good', async () => {
+      const rows = { body: Buffer.from('not a row\n'), rows: 1, slowPathMessages: 0, releases: 0, release: () => void rows.releases++ };
+      const err = await stage.process(rows, { batchId: 'release/0/3-3', signal }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PermanentError);
+      expect(rows.releases).toBe(1);
+    });
+
+    it('releases an empty batch without inserting', async () => {
+      const rows = transcoded('e3'.repeat(16), 0);
+      const before = stage.rowsWritten;
+      await stage.process(rows, { batchId: 'release/0/4-4', signal });
+      expect(rows.releases).toBe(1);
+      expect(stage.rowsWritten).toBe(before);
+    });
+  });
 });
+
+/** The decoder's batch of one request (`request` above), whose release() is counted. */
+function transcoded(traceId: string, spans: number): SpanRowBatch & { releases: number } {
+  const rows = transcodeSpanMessages([{ key: null, offset: '0', value: encodeExportTraceServiceRequest(request(traceId, spans)) }], () => {});
+  const counted = { ...rows, releases: 0 };
+  counted.release = () => {
+    counted.releases++;
+    rows.release();
+  };
+  return counted;
+}
