@@ -201,6 +201,8 @@ async function atRest(o: Options): Promise<ScenarioResult> {
         bytesPerSpanAtRest: round(rest.bytesPerSpan),
         uncompressedBytesPerSpan: round(rest.uncompressedBytesPerSpan),
         compressionRatio: round(rest.uncompressedBytesPerSpan / Math.max(rest.bytesPerSpan, 1e-9)),
+        skipIndexBytesPerSpan: round(rest.skipIndexBytesPerSpan),
+        marksBytesPerSpan: round(rest.marksBytesPerSpan),
         heaviestColumnsBytesPerSpan: rest.columns,
         acknowledgedSpans: load.acceptedSpans,
         storedSpans: stored.distinctSpans,
@@ -374,20 +376,69 @@ function targetsOf(scenarios: ScenarioResult[]): Target[] {
   return out;
 }
 
-export async function runHarness(argv: string[]): Promise<BenchReport> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      quick: { type: 'boolean', default: false },
-      only: { type: 'string' },
-      seconds: { type: 'string' },
-      concurrency: { type: 'string', default: '16' },
-      target: { type: 'string' },
-      rate: { type: 'string' },
-      'results-dir': { type: 'string', default: join(REPO, 'bench', 'results') },
-    },
-  });
+export const SCENARIOS = ['e2e-embedded', 'e2e-embedded-no-redaction', 'at-rest', 'collector-kafka', 'kafka-storage', 'collector-kafka-no-redaction', 'latency-at-50pct', 'overload-2x'] as const;
+
+const USAGE = `usage: npm run bench -- [--quick] [--only a,b] [--seconds N] [--concurrency N] [--results-dir DIR]
+       npm run bench -- --target http://host:4318 [--seconds N] [--concurrency N] [--rate R]
+
+  --quick          small payload set, short loads (what the test runs)
+  --only a,b       run only these scenarios: ${SCENARIOS.join(', ')}
+  --seconds N      length of each load (default 15, quick 2)
+  --concurrency N  connections of the closed-loop loads (default 16)
+  --target URL     load only, against any OTLP/HTTP receiver (its /v1/traces)
+  --rate R         with --target: open loop at R requests/s instead of a closed loop
+  --results-dir D  where the JSON report goes (default bench/results)`;
+
+/** A bad command line: reported with the usage, never with a stack. */
+export class UsageError extends Error {}
+
+function positive(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} must be a positive number, got "${value}"`);
+  return n;
+}
+
+export async function runHarness(argv: string[]): Promise<BenchReport | null> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        help: { type: 'boolean', short: 'h', default: false },
+        quick: { type: 'boolean', default: false },
+        only: { type: 'string' },
+        seconds: { type: 'string' },
+        concurrency: { type: 'string' },
+        target: { type: 'string' },
+        rate: { type: 'string' },
+        'results-dir': { type: 'string', default: join(REPO, 'bench', 'results') },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values } = parsed;
+  if (values.help) {
+    console.log(USAGE);
+    return null;
+  }
   const quick = values.quick ?? false;
+  const only = values.only ? values.only.split(',').filter((n) => n !== '') : null;
+  const unknown = only?.filter((n) => !(SCENARIOS as readonly string[]).includes(n)) ?? [];
+  if (unknown.length > 0) throw new UsageError(`--only: unknown scenario ${unknown.map((n) => `"${n}"`).join(', ')}; scenarios are ${SCENARIOS.join(', ')}`);
+  if (values.target !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(values.target);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new UsageError(`--target must be an http(s) URL, got "${values.target}"`);
+  } else if (values.rate !== undefined) throw new UsageError('--rate applies to --target runs only');
+  const seconds = positive('seconds', values.seconds, quick ? 2 : 15);
+  const concurrency = Math.round(positive('concurrency', values.concurrency, 16));
+  const rate = values.rate === undefined ? undefined : positive('rate', values.rate, 0);
   const workDir = mkdtempSync(join(os.tmpdir(), 'chainwatch-bench-'));
   const payloads: { payloads: Payload[]; source: string } = await benchPayloads({ quick });
   const payloadFile = join(workDir, 'payloads.bin');
@@ -395,10 +446,10 @@ export async function runHarness(argv: string[]): Promise<BenchReport> {
   const spans = payloads.payloads.reduce((n, p) => n + p.spans, 0);
   const bytes = payloads.payloads.reduce((n, p) => n + p.body.length, 0);
   const o: Options = {
-    seconds: Number(values.seconds ?? (quick ? 2 : 15)),
-    concurrency: Number(values.concurrency),
+    seconds,
+    concurrency,
     quick,
-    only: values.only ? new Set(values.only.split(',')) : null,
+    only: only ? new Set(only) : null,
     payloadFile,
     workDir,
   };
@@ -416,8 +467,8 @@ export async function runHarness(argv: string[]): Promise<BenchReport> {
   };
   try {
     if (values.target) {
-      const load = await runLoadChild({ target: values.target, payloadFile, concurrency: o.concurrency, seconds: o.seconds, ...(values.rate ? { rate: Number(values.rate) } : {}) });
-      record({ name: 'target', description: `load only against ${values.target}${values.rate ? ` at ${values.rate} requests/s` : ', closed loop'}`, figures: { ...load.latencyMs, spansPerSecond: load.acceptedSpansPerSecond, acknowledgedSpans: load.acceptedSpans, requests: load.requests, statuses: load.statuses } });
+      const load = await runLoadChild({ target: values.target, payloadFile, concurrency: o.concurrency, seconds: o.seconds, ...(rate !== undefined ? { rate } : {}) });
+      record({ name: 'target', description: `load only against ${values.target}${rate !== undefined ? ` at ${rate} requests/s` : ', closed loop'}`, figures: { ...load.latencyMs, spansPerSecond: load.acceptedSpansPerSecond, acknowledgedSpans: load.acceptedSpans, requests: load.requests, statuses: load.statuses } });
     } else {
       const perRequest = spans / payloads.payloads.length;
       if (wanted('e2e-embedded')) record(await e2eEmbedded(o, 'e2e-embedded', true));
@@ -499,8 +550,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   runHarness(process.argv.slice(2)).then(
     () => process.exit(0),
     (err: unknown) => {
-      console.error(`bench: ${(err as Error).stack ?? String(err)}`);
-      process.exit(1);
+      if (err instanceof UsageError) console.error(`bench: ${err.message}\n\n${USAGE}`);
+      else console.error(`bench: ${(err as Error).stack ?? String(err)}`);
+      process.exit(err instanceof UsageError ? 2 : 1);
     },
   );
 }

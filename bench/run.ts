@@ -7,13 +7,14 @@
  *   npm run bench -- --quick           the harness's quick mode only (what the test runs)
  *   npm run bench -- --target URL      the load generator only, against any OTLP/HTTP receiver
  *   npm run bench -- --only a,b        harness scenarios by name (see bench/harness.ts)
+ *   npm run bench -- --help            the harness's options
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const MICRO = ['otlp-codec.bench.js', 'redaction.bench.js', 'collector.bench.js', 'storage-transcode.bench.js'];
 const args = process.argv.slice(2);
-const harnessOnly = args.some((a) => a === '--quick' || a === '--target' || a.startsWith('--target=') || a === '--only' || a.startsWith('--only='));
+const harnessOnly = args.some((a) => a === '--help' || a === '-h' || a === '--quick' || a === '--target' || a.startsWith('--target=') || a === '--only' || a.startsWith('--only='));
 
 let failed = 0;
 const run = (script: string, scriptArgs: string[]): void => {

@@ -35,6 +35,9 @@ export interface AtRest {
   uncompressedBytesPerSpan: number;
   /** The heaviest columns, compressed bytes per span (wide parts only: a compact part does not track its columns). */
   columns: Record<string, number>;
+  /** Bytes per span of the skip indexes and of the marks (both included in bytesPerSpan). */
+  skipIndexBytesPerSpan: number;
+  marksBytesPerSpan: number;
 }
 
 export type Request = { op: 'stats' } | { op: 'stored' } | { op: 'at-rest' } | { op: 'stop' };
@@ -68,8 +71,8 @@ async function main(): Promise<void> {
         }
         case 'at-rest': {
           await app.clickhouse!.client.command({ query: `OPTIMIZE TABLE ${db}.otel_traces FINAL` });
-          const [parts] = await query<{ rows: string; bytes: string; raw: string }>(
-            `SELECT sum(rows) AS rows, sum(bytes_on_disk) AS bytes, sum(data_uncompressed_bytes) AS raw FROM system.parts WHERE database = '${db}' AND table = 'otel_traces' AND active`,
+          const [parts] = await query<{ rows: string; bytes: string; raw: string; skip: string; marks: string }>(
+            `SELECT sum(rows) AS rows, sum(bytes_on_disk) AS bytes, sum(data_uncompressed_bytes) AS raw, sum(secondary_indices_compressed_bytes) AS skip, sum(marks_bytes) AS marks FROM system.parts WHERE database = '${db}' AND table = 'otel_traces' AND active`,
           );
           const rows = Number(parts!.rows);
           const columns = await query<{ name: string; bytes: string }>(
@@ -80,6 +83,8 @@ async function main(): Promise<void> {
             bytesOnDisk: Number(parts!.bytes),
             bytesPerSpan: rows ? Number(parts!.bytes) / rows : 0,
             uncompressedBytesPerSpan: rows ? Number(parts!.raw) / rows : 0,
+            skipIndexBytesPerSpan: rows ? Number(parts!.skip) / rows : 0,
+            marksBytesPerSpan: rows ? Number(parts!.marks) / rows : 0,
             columns: Object.fromEntries(columns.map((c) => [c.name, rows ? Math.round((10 * Number(c.bytes)) / rows) / 10 : 0])),
           } satisfies AtRest;
         }

@@ -1,14 +1,15 @@
 /**
  * The receiver's in-flight bound: while requests holding `maxInflightBytes` are being processed,
  * another request is refused with 429, Retry-After and a google.rpc.Status naming the cause —
- * before anything of it is processed — and is accepted again once capacity frees up.
+ * before anything of it is processed — and is accepted again once capacity frees up. And the
+ * outcome of accepting a request (records refused, and why) is answered as partial_success.
  */
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeRpcStatusForTest } from '../test/harness/rpc-status.js';
 import { silentLogger } from '../pipeline/logger.js';
 import { createSpan, createTracesData, type TracesData } from '../schemas/otlp-traces.js';
-import { encodeExportTraceServiceRequest } from './otlp-protobuf.js';
+import { encodeExportTraceServiceRequest, encodeExportTraceServiceResponse } from './otlp-protobuf.js';
 import { startOtlpHttpReceiver, type OtlpHttpReceiver } from './otlp-http-receiver.js';
 
 function body(name: string): Buffer {
@@ -74,5 +75,20 @@ describe('OTLP/HTTP receiver in-flight bound', () => {
     receiver = await startOtlpHttpReceiver({ host: '127.0.0.1', port: 0, logger: silentLogger(), maxInflightBytes: 1, onLogs: async () => {}, onTraces: async () => void seen.push('x') });
     expect((await post(receiver.url, body('big'))).status).toBe(200);
     expect(seen).toEqual(['x']);
+  });
+});
+
+describe('OTLP/HTTP receiver export outcome', () => {
+  it('answers 200 with partial_success when the handler refused some records, and an empty response otherwise', async () => {
+    let outcome: { rejected: number; message: string } | undefined = { rejected: 2, message: '2 spans refused: trace id is not 16 bytes' };
+    receiver = await startOtlpHttpReceiver({ host: '127.0.0.1', port: 0, logger: silentLogger(), onLogs: async () => {}, onTraces: async () => outcome });
+    const partial = await post(receiver.url, body('x'));
+    expect(partial.status).toBe(200);
+    expect(partial.body).toEqual(Buffer.from(encodeExportTraceServiceResponse(2, '2 spans refused: trace id is not 16 bytes')));
+    outcome = undefined;
+    const full = await post(receiver.url, body('y'));
+    expect(full.status).toBe(200);
+    expect(full.body).toEqual(Buffer.from(encodeExportTraceServiceResponse(0, '')));
+    expect(full.body.length).toBe(0);
   });
 });

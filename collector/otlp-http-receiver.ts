@@ -23,6 +23,7 @@ import { errorSummary } from '../pipeline/stage-runner.js';
 import type { Logger } from '../pipeline/logger.js';
 import { countLogRecords, type LogsData } from '../schemas/otlp-logs.js';
 import { countSpans, type TracesData } from '../schemas/otlp-traces.js';
+import { FULLY_ACCEPTED, type ExportOutcome } from './export-outcome.js';
 import { OtlpDecodeError } from './otlp-decode-error.js';
 import { decodeExportLogsServiceRequestJson, encodeExportLogsServiceResponseJson } from './otlp-json-logs.js';
 import { decodeExportTraceServiceRequestJson, encodeExportTraceServiceResponseJson, encodeRpcStatusJson } from './otlp-json.js';
@@ -76,21 +77,24 @@ const ACCEPTED_PATHS = `traces to ${TRACES.path} and logs to ${LOGS.path}`;
 /** Decodes a body of one signal, hands it on, and returns the success response body. */
 type Route = (body: Buffer, encoding: Encoding) => Promise<Uint8Array | string>;
 
-function route<D>(signal: OtlpHttpSignal<D>, accept: (data: D) => Promise<void>): Route {
+function route<D>(signal: OtlpHttpSignal<D>, accept: (data: D) => Promise<ExportOutcome | void>): Route {
   return async (body, encoding) => {
     const data = decodeBody(signal, body, encoding);
-    if (signal.count(data) > 0) await accept(data);
-    return encoding === PROTOBUF ? signal.encodeResponse(0, '') : signal.encodeResponseJson(0, '');
+    const { rejected, message } = (signal.count(data) > 0 ? await accept(data) : undefined) ?? FULLY_ACCEPTED;
+    return encoding === PROTOBUF ? signal.encodeResponse(rejected, message) : signal.encodeResponseJson(rejected, message);
   };
 }
 
 export interface OtlpHttpReceiverOptions {
   host: string;
   port: number;
-  /** Called with every decoded trace request holding spans; resolves when its spans are durable. */
-  onTraces(data: TracesData): Promise<void>;
-  /** Called with every decoded logs request holding records; resolves when its records are durable. */
-  onLogs(data: LogsData): Promise<void>;
+  /**
+   * Called with every decoded trace request holding spans; resolves when its accepted spans are
+   * durable, with the spans it refused (answered as partial_success), if any.
+   */
+  onTraces(data: TracesData): Promise<ExportOutcome | void>;
+  /** The same for logs requests holding records. */
+  onLogs(data: LogsData): Promise<ExportOutcome | void>;
   logger: Logger;
   /** Largest accepted body, compressed and again after decompression. @default 20 MiB */
   maxBodyBytes?: number;

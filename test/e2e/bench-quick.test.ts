@@ -14,8 +14,8 @@ import type { BenchReport } from '../../bench/harness.js';
 const resultsDir = mkdtempSync(join(tmpdir(), 'chainwatch-bench-results-'));
 afterAll(() => rmSync(resultsDir, { recursive: true, force: true }));
 
-function runQuickBench(): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['dist/bench/harness.js', '--quick', '--seconds', '1', '--results-dir', resultsDir], {
+function runHarness(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['dist/bench/harness.js', ...args], {
     env: { ...process.env, KAFKA_BROKERS: inject('kafkaBrokers').join(',') },
   });
   let stdout = '';
@@ -27,7 +27,7 @@ function runQuickBench(): Promise<{ code: number | null; stdout: string; stderr:
 
 describe('npm run bench -- --quick', () => {
   it('runs every scenario, prints the figures and the targets, and writes the JSON report', async () => {
-    const { code, stdout, stderr } = await runQuickBench();
+    const { code, stdout, stderr } = await runHarness(['--quick', '--seconds', '1', '--results-dir', resultsDir]);
     expect(code, stderr).toBe(0);
     const files = readdirSync(resultsDir).filter((f) => f.endsWith('-quick.json'));
     expect(files).toHaveLength(1);
@@ -62,4 +62,30 @@ describe('npm run bench -- --quick', () => {
     expect(stdout).toContain(`results written to ${join(resultsDir, files[0]!)}`);
     expect(report.machine.cpus).toBeGreaterThan(0);
   }, 300_000);
+
+  it('prints its options with --help, and refuses a bad command line naming the problem, without a stack', async () => {
+    const reports = (): string[] => readdirSync(resultsDir).filter((f) => f.endsWith('.json'));
+    const before = reports();
+    const help = await runHarness(['--help', '--results-dir', resultsDir]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('--only a,b');
+    expect(help.stdout).toContain('overload-2x');
+    const cases: [string[], string][] = [
+      [['--only', 'e2e-embedded,nope'], '--only: unknown scenario "nope"; scenarios are e2e-embedded,'],
+      [['--seconds', 'soon'], '--seconds must be a positive number, got "soon"'],
+      [['--concurrency', '0'], '--concurrency must be a positive number, got "0"'],
+      [['--target', 'localhost:4318'], '--target must be an http(s) URL, got "localhost:4318"'],
+      [['--rate', '10'], '--rate applies to --target runs only'],
+      [['--fast'], "Unknown option '--fast'"],
+    ];
+    for (const [args, message] of cases) {
+      const r = await runHarness([...args, '--results-dir', resultsDir]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toContain(`bench: ${message}`);
+      expect(r.stderr).toContain('usage: npm run bench');
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+    // Nothing ran, so no report was written.
+    expect(reports()).toEqual(before);
+  }, 60_000);
 });
