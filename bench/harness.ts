@@ -74,8 +74,13 @@ class SystemUnderTest {
     });
   }
 
-  static async start(config: Record<string, unknown>, roles: string[]): Promise<SystemUnderTest> {
-    const child = fork(join(HERE, 'system-under-test.js'), [JSON.stringify(config), roles.join(',')], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  /** With --profile DIR: each chainwatch under test writes a CPU profile, DIR/<scenario>-<roles>.cpuprofile. */
+  static profileDir: string | null = null;
+
+  static async start(scenario: string, config: Record<string, unknown>, roles: string[]): Promise<SystemUnderTest> {
+    const dir = SystemUnderTest.profileDir;
+    const execArgv = dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${scenario}-${roles.join('+')}.cpuprofile`] : [];
+    const child = fork(join(HERE, 'system-under-test.js'), [JSON.stringify(config), roles.join(',')], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
     const ready = await new Promise<{ ready: boolean; url?: string; error?: string }>((resolve, reject) => {
       child.once('message', (m) => resolve(m as { ready: boolean; url?: string; error?: string }));
       child.once('exit', (code) => reject(new Error(`chainwatch under test exited with ${code} before it was ready`)));
@@ -155,7 +160,7 @@ const spansPerCore = (spans: number, cpuSeconds: number): number => (cpuSeconds 
 
 /** Max load against a fresh embedded chainwatch; returns figures and the acknowledged spans per second. */
 async function e2eEmbedded(o: Options, name: string, redaction: boolean): Promise<ScenarioResult & { max: number }> {
-  const sut = await SystemUnderTest.start(embeddedConfig(o, name, redaction), ['collector', 'storage']);
+  const sut = await SystemUnderTest.start(name, embeddedConfig(o, name, redaction), ['collector', 'storage']);
   try {
     const before = await sut.ask<ProcessStats>('stats');
     const load = await runLoadChild({ target: sut.url!, payloadFile: o.payloadFile, concurrency: o.concurrency, seconds: o.seconds });
@@ -174,6 +179,7 @@ async function e2eEmbedded(o: Options, name: string, redaction: boolean): Promis
         latencyP50Ms: load.latencyMs.p50,
         latencyP99Ms: load.latencyMs.p99,
         peakRssMiB: Math.round(after.peakRssMiB),
+        spansPerInsert: stored.spanBatches > 0 ? Math.round(stored.rows / stored.spanBatches) : 0,
         acknowledgedSpans: load.acceptedSpans,
         storedSpans: stored.distinctSpans,
         duplicateRows: stored.rows - stored.distinctSpans,
@@ -188,7 +194,7 @@ async function e2eEmbedded(o: Options, name: string, redaction: boolean): Promis
 
 /** Every payload once into a fresh embedded chainwatch: the stored data has no repeats, so its size at rest is real. */
 async function atRest(o: Options): Promise<ScenarioResult> {
-  const sut = await SystemUnderTest.start(embeddedConfig(o, 'at-rest', true), ['collector', 'storage']);
+  const sut = await SystemUnderTest.start('at-rest', embeddedConfig(o, 'at-rest', true), ['collector', 'storage']);
   try {
     const load = await runLoadChild({ target: sut.url!, payloadFile: o.payloadFile, concurrency: o.concurrency, seconds: 0, once: true });
     const stored = await sut.storedWhenSettled(load.acceptedSpans);
@@ -246,7 +252,7 @@ async function collectorOnKafka(
     group_prefix: `bench-${suffix}`,
     kafka: { brokers, client_id: 'chainwatch-bench', partitions: 6 },
   };
-  const collector = await SystemUnderTest.start({ ...embeddedConfig(o, run.name, run.redaction), bus }, ['collector']);
+  const collector = await SystemUnderTest.start(run.name, { ...embeddedConfig(o, run.name, run.redaction), bus }, ['collector']);
   try {
     const before = await collector.ask<ProcessStats>('stats');
     const load = await runLoadChild({
@@ -290,7 +296,7 @@ async function collectorOnKafka(
 
 /** A storage worker drains a collector run's topic; adds loss/duplicate figures to that run and returns its own. */
 async function drainToStorage(o: Options, run: CollectorRun, name: string): Promise<ScenarioResult> {
-  const storage = await SystemUnderTest.start({ ...embeddedConfig(o, name, true), bus: run.bus }, ['storage']);
+  const storage = await SystemUnderTest.start(name, { ...embeddedConfig(o, name, true), bus: run.bus }, ['storage']);
   try {
     const before = await storage.ask<ProcessStats>('stats');
     const storedAtReady = await storage.ask<StoredCounts>('stored');
@@ -316,6 +322,7 @@ async function drainToStorage(o: Options, run: CollectorRun, name: string): Prom
         spansPerSecond: seconds > 0 ? Math.round(drained / seconds) : 0,
         cpuSeconds: round(cpu),
         spansPerCore: spansPerCore(drained, cpu),
+        spansPerInsert: stored.spanBatches > 0 ? Math.round(drained / stored.spanBatches) : 0,
         peakRssMiB: Math.round(after.peakRssMiB),
         acknowledgedByCollector: run.acceptedSpans,
         ...loss,
@@ -387,7 +394,9 @@ const USAGE = `usage: npm run bench -- [--quick] [--only a,b] [--seconds N] [--c
   --concurrency N  connections of the closed-loop loads (default 16)
   --target URL     load only, against any OTLP/HTTP receiver (its /v1/traces)
   --rate R         with --target: open loop at R requests/s instead of a closed loop
-  --results-dir D  where the JSON report goes (default bench/results)`;
+  --results-dir D  where the JSON report goes (default bench/results)
+  --profile DIR    write a CPU profile of each chainwatch under test to DIR/<scenario>-<roles>.cpuprofile
+                   (open in Chrome DevTools or speedscope)`;
 
 /** A bad command line: reported with the usage, never with a stack. */
 export class UsageError extends Error {}
@@ -413,6 +422,7 @@ export async function runHarness(argv: string[]): Promise<BenchReport | null> {
         target: { type: 'string' },
         rate: { type: 'string' },
         'results-dir': { type: 'string', default: join(REPO, 'bench', 'results') },
+        profile: { type: 'string' },
       },
     });
   } catch (err) {
@@ -436,6 +446,11 @@ export async function runHarness(argv: string[]): Promise<BenchReport | null> {
     }
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new UsageError(`--target must be an http(s) URL, got "${values.target}"`);
   } else if (values.rate !== undefined) throw new UsageError('--rate applies to --target runs only');
+  if (values.profile !== undefined) {
+    if (values.target !== undefined) throw new UsageError('--profile applies to chainwatch under test, not to --target runs');
+    mkdirSync(values.profile, { recursive: true });
+    SystemUnderTest.profileDir = values.profile;
+  }
   const seconds = positive('seconds', values.seconds, quick ? 2 : 15);
   const concurrency = Math.round(positive('concurrency', values.concurrency, 16));
   const rate = values.rate === undefined ? undefined : positive('rate', values.rate, 0);

@@ -26,6 +26,8 @@ export interface ProcessStats {
 export interface StoredCounts {
   rows: number;
   distinctSpans: number;
+  /** Batches the span storage stage has written (one insert each), when this process runs it. */
+  spanBatches: number;
 }
 
 export interface AtRest {
@@ -67,7 +69,8 @@ async function main(): Promise<void> {
           return processStats();
         case 'stored': {
           const [row] = await query<{ rows: string; spans: string }>(`SELECT count() AS rows, uniqExact(TraceId, SpanId) AS spans FROM ${db}.otel_traces`);
-          return { rows: Number(row!.rows), distinctSpans: Number(row!.spans) } satisfies StoredCounts;
+          const spanBatches = app.stages.find((st) => st.name === 'storage')?.stats.batches ?? 0;
+          return { rows: Number(row!.rows), distinctSpans: Number(row!.spans), spanBatches } satisfies StoredCounts;
         }
         case 'at-rest': {
           await app.clickhouse!.client.command({ query: `OPTIMIZE TABLE ${db}.otel_traces FINAL` });

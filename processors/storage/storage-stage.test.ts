@@ -72,6 +72,20 @@ describe('storage stage', () => {
     expect(await indexes()).toEqual(['idx_duration', 'idx_trace_id']);
   });
 
+  it('compresses the attribute maps of otel_traces with ZSTD(6) (migration 5), the other columns as the exporter does', async () => {
+    const rs = await ch.client.query({
+      query: `SELECT name, compression_codec FROM system.columns WHERE database = {db:String} AND table = 'otel_traces' AND name IN ('ResourceAttributes', 'SpanAttributes', 'TraceId', 'Timestamp') ORDER BY name`,
+      query_params: { db: ch.database },
+      format: 'JSONEachRow',
+    });
+    expect(await rs.json()).toEqual([
+      { name: 'ResourceAttributes', compression_codec: 'CODEC(ZSTD(6))' },
+      { name: 'SpanAttributes', compression_codec: 'CODEC(ZSTD(6))' },
+      { name: 'Timestamp', compression_codec: 'CODEC(Delta(8), ZSTD(1))' },
+      { name: 'TraceId', compression_codec: 'CODEC(ZSTD(1))' },
+    ]);
+  });
+
   it('refuses to start when the schema is missing', async () => {
     const other = new StorageStage({ clickhouse: ch, table: 'no_such_table' });
     await expect(other.start()).rejects.toThrow(/no_such_table does not exist: run "chainwatch migrate" first/);

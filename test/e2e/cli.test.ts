@@ -59,10 +59,10 @@ describe('chainwatch command', () => {
     const first = await runCli(['--config', file, 'migrate']);
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
-    expect(first.stdout).toContain('ClickHouse database cli_migrate: 4 migration(s) applied (1 otel_traces, 2 chainwatch_findings, 3 otel_logs, 4 otel_traces without attribute bloom filters), 0 already applied');
+    expect(first.stdout).toContain('ClickHouse database cli_migrate: 5 migration(s) applied (1 otel_traces, 2 chainwatch_findings, 3 otel_logs, 4 otel_traces without attribute bloom filters, 5 otel_traces attribute maps compressed with ZSTD(6)), 0 already applied');
     const second = await runCli(['--config', file, 'migrate']);
     expect(second.code).toBe(0);
-    expect(second.stdout).toContain('ClickHouse database cli_migrate: 0 migration(s) applied, 4 already applied');
+    expect(second.stdout).toContain('ClickHouse database cli_migrate: 0 migration(s) applied, 5 already applied');
   });
 
   it('starts, prints where to send OTLP, and exits cleanly on SIGTERM', async () => {
