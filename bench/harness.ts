@@ -178,6 +178,7 @@ async function e2eEmbedded(o: Options, name: string, redaction: boolean): Promis
         spansPerCore: spansPerCore(load.acceptedSpans, cpu),
         latencyP50Ms: load.latencyMs.p50,
         latencyP99Ms: load.latencyMs.p99,
+        ...stalls(after),
         peakRssMiB: Math.round(after.peakRssMiB),
         spansPerInsert: stored.spanBatches > 0 ? Math.round(stored.rows / stored.spanBatches) : 0,
         acknowledgedSpans: load.acceptedSpans,
@@ -281,6 +282,7 @@ async function collectorOnKafka(
           latencyP50Ms: load.latencyMs.p50,
           latencyP90Ms: load.latencyMs.p90,
           latencyP99Ms: load.latencyMs.p99,
+          ...stalls(after),
           refusedRequests: refused,
           refusedWithRetryAfter: load.refusedWithRetryAfter,
           peakRssMiB: Math.round(after.peakRssMiB),
@@ -331,6 +333,17 @@ async function drainToStorage(o: Options, run: CollectorRun, name: string): Prom
   } finally {
     await storage.stop();
   }
+}
+
+/** What stalled the process under load: event-loop delay and GC pauses during the load. */
+function stalls(s: ProcessStats): Record<string, number> {
+  return {
+    eventLoopDelayP99Ms: round(s.eventLoopDelayP99Ms),
+    eventLoopDelayMaxMs: round(s.eventLoopDelayMaxMs),
+    gcPauseMaxMs: round(s.gcPauseMaxMs),
+    gcPauseTotalMs: Math.round(s.gcPauseTotalMs),
+    ...(s.kafkaSendP99Ms !== undefined ? { kafkaSendP99UnderMs: s.kafkaSendP99Ms, kafkaSendMaxUnderMs: s.kafkaSendMaxMs! } : {}),
+  };
 }
 
 function round(n: number): number {

@@ -13,15 +13,63 @@
  * `{ ready, url }` once listening.
  */
 import { readFileSync } from 'node:fs';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { parseConfig } from '../pipeline/config-loader.js';
 import { startChainwatch, type Role } from '../pipeline/chainwatch.js';
+import { KafkaBus } from '../pipeline/kafka-bus.js';
 import { silentLogger } from '../pipeline/logger.js';
 
 export interface ProcessStats {
   cpuSeconds: number;
   rssMiB: number;
   peakRssMiB: number;
+  /**
+   * Event-loop delay since the previous stats request, ms (monitorEventLoopDelay): a stall delays
+   * every request in flight at once.
+   */
+  eventLoopDelayP99Ms: number;
+  eventLoopDelayMaxMs: number;
+  /** Garbage-collection pauses since the previous stats request, ms. */
+  gcPauseMaxMs: number;
+  gcPauseTotalMs: number;
+  /** Kafka produce round trips since the previous stats request: p99 and max, as power-of-two ms upper bounds (collector on Kafka only). */
+  kafkaSendP99Ms?: number;
+  kafkaSendMaxMs?: number;
 }
+
+let lastSends: readonly number[] = [];
+
+/** p99 and max of the produce round trips since the previous call, from the bus's cumulative histogram. */
+function kafkaSends(bus: unknown): Pick<ProcessStats, 'kafkaSendP99Ms' | 'kafkaSendMaxMs'> {
+  if (!(bus instanceof KafkaBus)) return {};
+  const now = bus.producerStats.sendMsHistogram;
+  const counts = now.map((n, i) => n - (lastSends[i] ?? 0));
+  lastSends = now;
+  const total = counts.reduce((a, b) => a + b, 0);
+  if (total === 0) return {};
+  let seen = 0;
+  let p99 = 0;
+  for (let i = 0; i < counts.length; i++) {
+    seen += counts[i]!;
+    if (seen >= total * 0.99) {
+      p99 = 2 ** i;
+      break;
+    }
+  }
+  let max = 0;
+  counts.forEach((n, i) => (n > 0 ? (max = 2 ** i) : undefined));
+  return { kafkaSendP99Ms: p99, kafkaSendMaxMs: max };
+}
+
+const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+loopDelay.enable();
+const gc = { max: 0, total: 0 };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    gc.max = Math.max(gc.max, e.duration);
+    gc.total += e.duration;
+  }
+}).observe({ entryTypes: ['gc'] });
 
 export interface StoredCounts {
   rows: number;
@@ -50,9 +98,22 @@ function peakRssMiB(): number {
   return m ? Number(m[1]) / 1024 : process.resourceUsage().maxRSS / 1024;
 }
 
-export function processStats(): ProcessStats {
+export function processStats(bus?: unknown): ProcessStats {
   const cpu = process.cpuUsage();
-  return { cpuSeconds: (cpu.user + cpu.system) / 1e6, rssMiB: process.memoryUsage.rss() / 2 ** 20, peakRssMiB: peakRssMiB() };
+  const stats: ProcessStats = {
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    rssMiB: process.memoryUsage.rss() / 2 ** 20,
+    peakRssMiB: peakRssMiB(),
+    eventLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+    eventLoopDelayMaxMs: loopDelay.max / 1e6,
+    gcPauseMaxMs: gc.max,
+    gcPauseTotalMs: gc.total,
+    ...kafkaSends(bus),
+  };
+  loopDelay.reset();
+  gc.max = 0;
+  gc.total = 0;
+  return stats;
 }
 
 async function main(): Promise<void> {
@@ -66,7 +127,7 @@ async function main(): Promise<void> {
     const answer = async (): Promise<unknown> => {
       switch (msg.op) {
         case 'stats':
-          return processStats();
+          return processStats(app.bus);
         case 'stored': {
           const [row] = await query<{ rows: string; spans: string }>(`SELECT count() AS rows, uniqExact(TraceId, SpanId) AS spans FROM ${db}.otel_traces`);
           const spanBatches = app.stages.find((st) => st.name === 'storage')?.stats.batches ?? 0;

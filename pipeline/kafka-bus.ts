@@ -23,6 +23,8 @@ export interface KafkaBusOptions {
   logger: Logger;
 }
 
+const SEND_MS_BUCKETS = 16;
+
 /**
  * At most this many bytes of queued publishes go into one produce request: the broker refuses a
  * record batch (one per partition) over `message.max.bytes`, 1 MiB by default. A single publish
@@ -59,6 +61,8 @@ export class KafkaBus implements Bus {
   #draining: Promise<void> | null = null;
   #publishes = 0;
   #sends = 0;
+  /** Produce request round trips by duration: bucket i counts those under 2^i ms (the last, the rest). */
+  readonly #sendMs = new Array<number>(SEND_MS_BUCKETS).fill(0);
   #closed = false;
 
   constructor(options: KafkaBusOptions) {
@@ -130,9 +134,12 @@ export class KafkaBus implements Bus {
     });
   }
 
-  /** Publish calls and produce requests since start: how much group commit saves. */
-  get producerStats(): { publishes: number; sends: number } {
-    return { publishes: this.#publishes, sends: this.#sends };
+  /**
+   * Publish calls and produce requests since start (how much group commit saves), and the produce
+   * round trips by duration (bucket i: under 2^i ms), to tell broker latency from the caller's.
+   */
+  get producerStats(): { publishes: number; sends: number; sendMsHistogram: readonly number[] } {
+    return { publishes: this.#publishes, sends: this.#sends, sendMsHistogram: [...this.#sendMs] };
   }
 
   #kick(): void {
@@ -160,7 +167,10 @@ export class KafkaBus implements Bus {
           for (const m of e.messages) list.push({ key: m.key, value: toBuffer(m.value) });
         }
         this.#sends++;
+        const started = performance.now();
         await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, list]) => ({ topic, messages: list })) });
+        const ms = performance.now() - started;
+        this.#sendMs[Math.min(SEND_MS_BUCKETS - 1, Math.max(0, Math.ceil(Math.log2(ms + 1e-9))))]!++;
         for (const e of group) settle(e);
       } catch (err) {
         const failure =
