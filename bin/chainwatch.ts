@@ -166,7 +166,10 @@ async function main(argv: string[]): Promise<number> {
     `chainwatch is running (${bus}; ${where})\n` +
       `  OTLP/HTTP traces:  POST ${app.otlpHttpUrl}/v1/traces  (application/x-protobuf or application/json)\n` +
       `  OTLP/HTTP logs:    POST ${app.otlpHttpUrl}/v1/logs\n` +
-      `  point a service at it:  OTEL_EXPORTER_OTLP_ENDPOINT=${app.otlpHttpUrl}\n` +
+      (app.otlpGrpcAddress ? `  OTLP/gRPC:         ${app.otlpGrpcAddress}  (TraceService/Export, LogsService/Export; insecure)\n` : '') +
+      `  point a service at it:  OTEL_EXPORTER_OTLP_ENDPOINT=${app.otlpHttpUrl}` +
+      (app.otlpGrpcAddress ? `  (or OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_ENDPOINT=http://${app.otlpGrpcAddress})` : '') +
+      `\n` +
       `  spans are stored in ${config.clickhouse.database}.otel_traces, log records in ${config.clickhouse.database}.otel_logs\n` +
       (demo
         ? `  demo traffic is on: ${demoHeadline(demo)}, sent to this collector; to turn it off, ${howToTurnOff}\n${demo.timeline}`

@@ -18,17 +18,16 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { gunzip, inflate, type InputType } from 'node:zlib';
 import { promisify } from 'node:util';
-import { RetryableError, BusFullError, ShutdownError } from '../pipeline/errors.js';
 import { errorSummary } from '../pipeline/stage-runner.js';
 import type { Logger } from '../pipeline/logger.js';
-import { countLogRecords, type LogsData } from '../schemas/otlp-logs.js';
-import { countSpans, type TracesData } from '../schemas/otlp-traces.js';
+import type { LogsData } from '../schemas/otlp-logs.js';
+import type { TracesData } from '../schemas/otlp-traces.js';
 import { FULLY_ACCEPTED, type ExportOutcome } from './export-outcome.js';
+import { InflightBudget, refusalOf, SHUTTING_DOWN, type Refusal } from './ingest-admission.js';
 import { OtlpDecodeError } from './otlp-decode-error.js';
-import { decodeExportLogsServiceRequestJson, encodeExportLogsServiceResponseJson } from './otlp-json-logs.js';
-import { decodeExportTraceServiceRequestJson, encodeExportTraceServiceResponseJson, encodeRpcStatusJson } from './otlp-json.js';
-import { decodeExportLogsServiceRequest, encodeExportLogsServiceResponse } from './otlp-protobuf-logs.js';
-import { decodeExportTraceServiceRequest, encodeExportTraceServiceResponse, encodeRpcStatus } from './otlp-protobuf.js';
+import { encodeRpcStatusJson } from './otlp-json.js';
+import { encodeRpcStatus } from './otlp-protobuf.js';
+import { LOGS, TRACES, type OtlpSignal } from './otlp-signals.js';
 
 const gunzipAsync = promisify<InputType, { maxOutputLength: number }, Buffer>(gunzip);
 const inflateAsync = promisify<InputType, { maxOutputLength: number }, Buffer>(inflate);
@@ -40,44 +39,12 @@ type Encoding = typeof PROTOBUF | typeof JSON_TYPE;
 /** google.rpc.Code values used in error bodies. */
 const RPC_CODE = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, RESOURCE_EXHAUSTED: 8, INTERNAL: 13, UNAVAILABLE: 14, UNIMPLEMENTED: 12 } as const;
 
-/** How the receiver reads and answers one signal's requests. */
-interface OtlpHttpSignal<D> {
-  readonly path: string;
-  /** `ExportTraceServiceRequest`, for error messages. */
-  readonly requestName: string;
-  decodeProtobuf(body: Uint8Array): D;
-  decodeJson(body: Uint8Array): D;
-  count(data: D): number;
-  encodeResponse(rejected: number, errorMessage: string): Uint8Array;
-  encodeResponseJson(rejected: number, errorMessage: string): string;
-}
-
-const TRACES: OtlpHttpSignal<TracesData> = {
-  path: '/v1/traces',
-  requestName: 'ExportTraceServiceRequest',
-  decodeProtobuf: decodeExportTraceServiceRequest,
-  decodeJson: decodeExportTraceServiceRequestJson,
-  count: countSpans,
-  encodeResponse: encodeExportTraceServiceResponse,
-  encodeResponseJson: encodeExportTraceServiceResponseJson,
-};
-
-const LOGS: OtlpHttpSignal<LogsData> = {
-  path: '/v1/logs',
-  requestName: 'ExportLogsServiceRequest',
-  decodeProtobuf: decodeExportLogsServiceRequest,
-  decodeJson: decodeExportLogsServiceRequestJson,
-  count: countLogRecords,
-  encodeResponse: encodeExportLogsServiceResponse,
-  encodeResponseJson: encodeExportLogsServiceResponseJson,
-};
-
 const ACCEPTED_PATHS = `traces to ${TRACES.path} and logs to ${LOGS.path}`;
 
 /** Decodes a body of one signal, hands it on, and returns the success response body. */
 type Route = (body: Buffer, encoding: Encoding) => Promise<Uint8Array | string>;
 
-function route<D>(signal: OtlpHttpSignal<D>, accept: (data: D) => Promise<ExportOutcome | void>): Route {
+function route<D>(signal: OtlpSignal<D>, accept: (data: D) => Promise<ExportOutcome | void>): Route {
   return async (body, encoding) => {
     const data = decodeBody(signal, body, encoding);
     const { rejected, message } = (signal.count(data) > 0 ? await accept(data) : undefined) ?? FULLY_ACCEPTED;
@@ -127,16 +94,12 @@ class HttpError extends Error {
 export async function startOtlpHttpReceiver(options: OtlpHttpReceiverOptions): Promise<OtlpHttpReceiver> {
   const log = options.logger.child({ component: 'otlp-http' });
   const maxBody = options.maxBodyBytes ?? 20 * 1024 * 1024;
-  const maxInflight = options.maxInflightBytes ?? 16 * 1024 * 1024;
-  let inflightBytes = 0;
+  const budget = new InflightBudget(options.maxInflightBytes ?? 16 * 1024 * 1024);
   const routes = new Map<string, Route>([
     [TRACES.path, route(TRACES, (data) => options.onTraces(data))],
     [LOGS.path, route(LOGS, (data) => options.onLogs(data))],
   ]);
   let closing = false;
-  const atCapacity = (bytes: number): boolean => inflightBytes > 0 && inflightBytes + bytes > maxInflight;
-  const capacityError = (): HttpError =>
-    new HttpError(429, RPC_CODE.RESOURCE_EXHAUSTED, `the collector is at capacity (${maxInflight} bytes of requests in flight): retry later`, 1);
 
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
@@ -174,19 +137,18 @@ export async function startOtlpHttpReceiver(options: OtlpHttpReceiverOptions): P
     }
     if (closing) {
       req.resume();
-      return respondError(res, encoding, new HttpError(503, RPC_CODE.UNAVAILABLE, 'the collector is shutting down', 5));
+      return respondError(res, encoding, refusedError(SHUTTING_DOWN));
     }
     let held = 0;
     try {
       const declared = Number(req.headers['content-length']);
-      if (Number.isFinite(declared) && atCapacity(declared)) {
+      if (Number.isFinite(declared) && budget.wouldRefuse(declared)) {
         req.resume();
-        throw capacityError();
+        throw refusedError(budget.refusal);
       }
       const raw = await decompress(await readBody(req, maxBody), req.headers['content-encoding'], maxBody);
-      if (atCapacity(raw.length)) throw capacityError();
+      if (!budget.tryAcquire(raw.length)) throw refusedError(budget.refusal);
       held = raw.length;
-      inflightBytes += held;
       const response = await accept(raw, encoding);
       res.statusCode = 200;
       res.setHeader('Content-Type', encoding);
@@ -194,7 +156,7 @@ export async function startOtlpHttpReceiver(options: OtlpHttpReceiverOptions): P
     } catch (err) {
       respondError(res, encoding, toHttpError(err, log));
     } finally {
-      inflightBytes -= held;
+      budget.release(held);
     }
   }
 
@@ -276,7 +238,7 @@ async function decompress(body: Buffer, contentEncoding: string | undefined, lim
   }
 }
 
-function decodeBody<D>(signal: OtlpHttpSignal<D>, body: Buffer, encoding: Encoding): D {
+function decodeBody<D>(signal: OtlpSignal<D>, body: Buffer, encoding: Encoding): D {
   try {
     return encoding === PROTOBUF ? signal.decodeProtobuf(body) : signal.decodeJson(body);
   } catch (err) {
@@ -288,15 +250,14 @@ function decodeBody<D>(signal: OtlpHttpSignal<D>, body: Buffer, encoding: Encodi
   }
 }
 
+function refusedError(r: Refusal): HttpError {
+  return r.kind === 'capacity' ? new HttpError(429, RPC_CODE.RESOURCE_EXHAUSTED, r.message, r.retryAfterS) : new HttpError(503, RPC_CODE.UNAVAILABLE, r.message, r.retryAfterS);
+}
+
 function toHttpError(err: unknown, log: Logger): HttpError {
   if (err instanceof HttpError) return err;
-  if (err instanceof ShutdownError) return new HttpError(503, RPC_CODE.UNAVAILABLE, 'the collector is shutting down', 5);
-  if (err instanceof RetryableError) {
-    const retryAfterS = Math.max(1, Math.ceil(err.retryAfterMs / 1000));
-    return err instanceof BusFullError
-      ? new HttpError(429, RPC_CODE.RESOURCE_EXHAUSTED, 'the pipeline is at capacity: retry later', retryAfterS)
-      : new HttpError(503, RPC_CODE.UNAVAILABLE, 'the pipeline is temporarily unavailable: retry later', retryAfterS);
-  }
+  const refusal = refusalOf(err);
+  if (refusal) return refusedError(refusal);
   log.error({ err: errorSummary(err) }, 'request failed');
   return new HttpError(500, RPC_CODE.INTERNAL, 'internal error');
 }

@@ -8,6 +8,7 @@
  * `chainwatch start` runs both in one process. Traces and logs take the same path, each on its
  * own topic, consumer group and table.
  */
+import { startOtlpGrpcReceiver, type OtlpGrpcReceiver } from '../collector/otlp-grpc-receiver.js';
 import { startOtlpHttpReceiver, type OtlpHttpReceiver } from '../collector/otlp-http-receiver.js';
 import { createLogPublisher, createTracePublisher } from '../collector/otlp-publisher.js';
 import { stripReservedAttributes, type AttributedRecord } from '../collector/reserved-attributes.js';
@@ -37,6 +38,8 @@ type ConsumerName = Role | 'logs-storage' | 'findings-storage';
 export interface Chainwatch {
   /** The OTLP/HTTP base URL, when the collector role runs here. */
   readonly otlpHttpUrl: string | null;
+  /** `host:port` of the OTLP/gRPC receiver, when this process runs the collector with gRPC on. */
+  readonly otlpGrpcAddress: string | null;
   readonly bus: Bus;
   readonly clickhouse: ClickHouse | null;
   readonly stages: readonly RunningStage[];
@@ -113,12 +116,13 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
   let clickhouse: ClickHouse | null = null;
   const stages: RunningStage[] = [];
   let receiver: OtlpHttpReceiver | null = null;
+  let grpcReceiver: OtlpGrpcReceiver | null = null;
   let redaction: RedactionStage | null = null;
   let summaryTimer: NodeJS.Timeout | undefined;
 
   const stop = async (): Promise<void> => {
     clearInterval(summaryTimer);
-    await receiver?.close(config.shutdown_timeout_s * 1000);
+    await Promise.all([receiver?.close(config.shutdown_timeout_s * 1000), grpcReceiver?.close(config.shutdown_timeout_s * 1000)]);
     await Promise.all(stages.map((s) => s.stop()));
     await bus.shutdown();
     await clickhouse?.close();
@@ -170,14 +174,15 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
           await Promise.all([publish(data), ...(output.publish ?? []).map((p) => bus.publish(p.topic, p.messages))]);
         };
       const publishing = { bus, traceKeyBuckets: config.bus.trace_key_buckets };
-      receiver = await startOtlpHttpReceiver({
-        host: config.collector.http.host,
-        port: config.collector.http.port,
-        maxInflightBytes: config.collector.max_inflight_bytes,
+      const handlers = {
         onTraces: accept(TRACES_LAYOUT, createTracePublisher({ ...publishing, topic: config.bus.topics.spans })),
         onLogs: accept(LOGS_LAYOUT, createLogPublisher({ ...publishing, topic: config.bus.topics.logs })),
         logger,
-      });
+      };
+      receiver = await startOtlpHttpReceiver({ host: config.collector.http.host, port: config.collector.http.port, maxInflightBytes: config.collector.max_inflight_bytes, ...handlers });
+      if (config.collector.grpc.enabled) {
+        grpcReceiver = await startOtlpGrpcReceiver({ host: config.collector.grpc.host, port: config.collector.grpc.port, maxInflightBytes: config.collector.max_inflight_bytes, ...handlers });
+      }
     }
   } catch (err) {
     await stop().catch(() => {});
@@ -187,6 +192,7 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
   let stopping: Promise<void> | null = null;
   return {
     otlpHttpUrl: receiver?.url ?? null,
+    otlpGrpcAddress: grpcReceiver?.address ?? null,
     bus,
     clickhouse,
     stages,

@@ -50,6 +50,16 @@ export const collectorConfigSchema = z
         port: port.default(4318),
       })
       .prefault({}),
+    grpc: z
+      .strictObject({
+        /** Serve OTLP/gRPC (TraceService/Export, LogsService/Export). @default true */
+        enabled: z.boolean({ error: (iss) => `expected true or false, got ${describe(iss.input)}` }).default(true),
+        /** Address the OTLP/gRPC receiver binds. @default "127.0.0.1" */
+        host: nonEmpty('a host name or address').default('127.0.0.1'),
+        /** @default 4317 (the OTLP/gRPC port) */
+        port: port.default(4317),
+      })
+      .prefault({}),
     /**
      * Decompressed request bytes in flight (decoding, redaction, publishing) before further
      * requests are refused with 429 + Retry-After: bounds the collector's memory under overload

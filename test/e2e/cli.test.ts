@@ -66,7 +66,7 @@ describe('chainwatch command', () => {
   });
 
   it('starts, prints where to send OTLP, and exits cleanly on SIGTERM', async () => {
-    const file = tempConfig('collector:\n  http:\n    port: 0\nclickhouse:\n  path: $DIR/engine\n');
+    const file = tempConfig('collector:\n  http:\n    port: 0\n  grpc:\n    port: 0\nclickhouse:\n  path: $DIR/engine\n');
     const app = await startCli(['--config', file]);
     expect(app.output()).toMatch(/OTEL_EXPORTER_OTLP_ENDPOINT=http:\/\/127\.0\.0\.1:\d+/);
     expect(app.output()).toContain(`OTLP/HTTP logs:    POST ${app.otlpUrl}/v1/logs`);
@@ -96,7 +96,7 @@ describe('chainwatch command', () => {
   });
 
   it('runs the demo estate inside start (--demo) and as its own command against a running collector', async () => {
-    const file = tempConfig('collector:\n  http:\n    port: 0\nclickhouse:\n  path: $DIR/engine\ndemo:\n  rate: 10\n  seed: 3\n');
+    const file = tempConfig('collector:\n  http:\n    port: 0\n  grpc:\n    port: 0\nclickhouse:\n  path: $DIR/engine\ndemo:\n  rate: 10\n  seed: 3\n');
     const app = await startCli(['--config', file, '--demo']);
     try {
       await new Promise((resolve) => setTimeout(resolve, 300));

@@ -1,6 +1,6 @@
 /**
  * End to end, embedded mode: the real OpenTelemetry JS SDK exports traces and logs over OTLP/HTTP
- * (protobuf and JSON) to chainwatch running with the in-process bus and the embedded ClickHouse
+ * (protobuf and JSON) and OTLP/gRPC (plain and gzip) to chainwatch running with the in-process bus and the embedded ClickHouse
  * engine; the rows in otel_traces and otel_logs must hold exactly what the SDK produced, with
  * secrets in log records masked and reported as findings.
  */
@@ -10,7 +10,7 @@ import { startTestChainwatch, testConfig } from '../harness/chainwatch.js';
 import { expectedLogRows, readStoredLogs } from '../harness/log-expectations.js';
 import { exportLogScenario, LOG_SCENARIO_SPAN_ID, LOG_SCENARIO_TRACE_ID } from '../harness/log-scenario.js';
 import { emitLogSecrets, expectLogSecretsMasked } from '../harness/log-secrets.js';
-import { emitAndExport, emitAndExportLogs, expectExported, ExportResultCode, type OtlpHttpProtocol } from '../harness/otel-sdk.js';
+import { emitAndExport, emitAndExportLogs, expectExported, ExportResultCode, otlpEndpoint, type OtlpProtocol } from '../harness/otel-sdk.js';
 import { SCENARIO_RESOURCE, emitScenario } from '../harness/span-scenario.js';
 import { countStoredSpans, expectedRow, readStoredSpans } from '../harness/span-expectations.js';
 
@@ -24,9 +24,9 @@ describe('embedded end to end', () => {
     await app?.stop();
   });
 
-  it.each<OtlpHttpProtocol>(['http/protobuf', 'http/json'])('stores exactly what the SDK exported over %s', async (protocol) => {
+  it.each<OtlpProtocol>(['http/protobuf', 'http/json', 'grpc', 'grpc+gzip'])('stores exactly what the SDK exported over %s', async (protocol) => {
     const result = await emitAndExport({
-      baseUrl: app.otlpHttpUrl!,
+      baseUrl: otlpEndpoint(app, protocol),
       protocol,
       resourceAttributes: { ...SCENARIO_RESOURCE, 'test.protocol': protocol },
       emit: emitScenario,
@@ -76,8 +76,8 @@ describe('embedded end to end', () => {
     expect(await countStoredSpans(app.clickhouse!, `TraceId = '${traceId}'`)).toBe(5);
   });
 
-  it.each<OtlpHttpProtocol>(['http/protobuf', 'http/json'])('stores exactly the log records the SDK exported over %s', async (protocol) => {
-    const records = await exportLogScenario(app.otlpHttpUrl!, protocol);
+  it.each<OtlpProtocol>(['http/protobuf', 'http/json', 'grpc', 'grpc+gzip'])('stores exactly the log records the SDK exported over %s', async (protocol) => {
+    const records = await exportLogScenario(otlpEndpoint(app, protocol), protocol);
     expect(records).toHaveLength(6);
 
     // Acknowledged means stored.

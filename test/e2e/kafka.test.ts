@@ -16,7 +16,7 @@ import { startTestChainwatch, testConfig, uniqueName } from '../harness/chainwat
 import { countStoredLogs, expectedLogRows, readStoredLogs } from '../harness/log-expectations.js';
 import { exportLogScenario, LOG_SCENARIO_TRACE_ID, LOG_SCENARIO_UNSAMPLED_TRACE_ID } from '../harness/log-scenario.js';
 import { emitLogSecrets, expectLogSecretsMasked } from '../harness/log-secrets.js';
-import { emitAndExport, emitAndExportLogs, expectExported, ExportResultCode, type OtlpHttpProtocol } from '../harness/otel-sdk.js';
+import { emitAndExport, emitAndExportLogs, expectExported, ExportResultCode, type OtlpProtocol } from '../harness/otel-sdk.js';
 import { countStoredRows } from '../harness/span-expectations.js';
 import { SCENARIO_RESOURCE, emitScenario } from '../harness/span-scenario.js';
 import { countStoredSpans, expectedRow, readStoredSpans } from '../harness/span-expectations.js';
@@ -55,7 +55,7 @@ describe('Kafka end to end', () => {
     await admin.disconnect();
   });
 
-  it.each<OtlpHttpProtocol>(['http/protobuf', 'http/json'])('stores exactly what the SDK exported over %s, through the broker', async (protocol) => {
+  it.each<OtlpProtocol>(['http/protobuf', 'http/json'])('stores exactly what the SDK exported over %s, through the broker', async (protocol) => {
     expect(collector.clickhouse).toBeNull(); // the collector process does not load the engine
     const result = await emitAndExport({
       baseUrl: collector.otlpHttpUrl!,
@@ -120,7 +120,7 @@ describe('Kafka end to end', () => {
     }
   });
 
-  it.each<OtlpHttpProtocol>(['http/protobuf', 'http/json'])('stores exactly the log records the SDK exported over %s, through the broker', async (protocol) => {
+  it.each<OtlpProtocol>(['http/protobuf', 'http/json'])('stores exactly the log records the SDK exported over %s, through the broker', async (protocol) => {
     const records = await exportLogScenario(collector.otlpHttpUrl!, protocol);
     const where = `ResourceAttributes['test.protocol'] = '${protocol}'`;
     await waitFor('log records in ClickHouse', async () => (await countStoredLogs(storage.clickhouse!, where)) >= 6);

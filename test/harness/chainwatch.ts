@@ -28,7 +28,7 @@ export function uniqueName(prefix: string): string {
 /** A validated config: embedded defaults plus `overrides` (raw YAML-shaped values). */
 export function testConfig(overrides: Record<string, unknown> = {}): Config {
   const base = {
-    collector: { http: { host: '127.0.0.1', port: 0 } },
+    collector: { http: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 0 } },
     clickhouse: { kind: 'embedded', path: testEngineDir(), database: uniqueName('cw') },
     stages: { storage: { max_wait_ms: 20 } },
   };

@@ -9,7 +9,7 @@ import { ROOT_CONTEXT, trace, TraceFlags } from '@opentelemetry/api';
 import { SeverityNumber } from '@opentelemetry/api-logs';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { LoggerProvider, ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { emitAndExportLogs, expectExported, recordLogs, type OtlpHttpProtocol } from './otel-sdk.js';
+import { emitAndExportLogs, expectExported, recordLogs, type OtlpProtocol } from './otel-sdk.js';
 
 export const LOG_SCENARIO_RESOURCE = {
   'service.name': 'checkout',
@@ -69,7 +69,7 @@ export function recordLogScenario(): ReadableLogRecord[] {
  * Exports the scenario in one request to `${baseUrl}/v1/logs` over `protocol`, its resource
  * tagged `test.protocol`, expects success and returns the records as the SDK produced them.
  */
-export async function exportLogScenario(baseUrl: string, protocol: OtlpHttpProtocol): Promise<ReadableLogRecord[]> {
+export async function exportLogScenario(baseUrl: string, protocol: OtlpProtocol): Promise<ReadableLogRecord[]> {
   const result = await emitAndExportLogs({ baseUrl, protocol, resourceAttributes: { ...LOG_SCENARIO_RESOURCE, 'test.protocol': protocol }, emit: emitLogScenario });
   expectExported(result);
   return result.records;

@@ -1,16 +1,20 @@
 /**
  * Drives the real OpenTelemetry JS SDK the way a user's service does: spans are created through
- * `@opentelemetry/sdk-node`'s NodeSDK and exported by the real OTLP/HTTP exporters (protobuf from
- * `exporter-trace-otlp-proto`, JSON from `exporter-trace-otlp-http`); log records are emitted
- * through `@opentelemetry/sdk-logs`' LoggerProvider and exported by `exporter-logs-otlp-proto` and
- * `exporter-logs-otlp-http`. What the SDK produced is also kept in memory, so a test can compare
+ * `@opentelemetry/sdk-node`'s NodeSDK and exported by the real OTLP exporters (protobuf from
+ * `exporter-trace-otlp-proto`, JSON from `exporter-trace-otlp-http`, gRPC from
+ * `exporter-trace-otlp-grpc`); log records are emitted through `@opentelemetry/sdk-logs`'
+ * LoggerProvider and exported by `exporter-logs-otlp-proto`, `exporter-logs-otlp-http` and
+ * `exporter-logs-otlp-grpc`. What the SDK produced is also kept in memory, so a test can compare
  * what ClickHouse stored with it.
  */
 import { context, propagation, trace, type Tracer } from '@opentelemetry/api';
 import { ExportResultCode, hrTimeToNanoseconds, type ExportResult } from '@opentelemetry/core';
+import { OTLPLogExporter as OTLPLogExporterGrpc } from '@opentelemetry/exporter-logs-otlp-grpc';
 import { OTLPLogExporter as OTLPLogExporterJson } from '@opentelemetry/exporter-logs-otlp-http';
 import { OTLPLogExporter as OTLPLogExporterProto } from '@opentelemetry/exporter-logs-otlp-proto';
+import { OTLPTraceExporter as OTLPTraceExporterGrpc } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter as OTLPTraceExporterJson } from '@opentelemetry/exporter-trace-otlp-http';
+import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
 import { OTLPTraceExporter as OTLPTraceExporterProto } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor, type LogRecordLimits, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
@@ -18,7 +22,17 @@ import { NodeSDK } from '@opentelemetry/sdk-node';
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { expect } from 'vitest';
 
-export type OtlpHttpProtocol = 'http/protobuf' | 'http/json';
+/** The OTLP exporters' protocols (`grpc+gzip`: the gRPC exporter with gzip compression). */
+export type OtlpProtocol = 'http/protobuf' | 'http/json' | 'grpc' | 'grpc+gzip';
+
+/** Where an exporter of `protocol` sends to a chainwatch: its OTLP/HTTP URL, or http://<gRPC address>. */
+export function otlpEndpoint(app: { otlpHttpUrl: string | null; otlpGrpcAddress: string | null }, protocol: OtlpProtocol): string {
+  return protocol.startsWith('grpc') ? `http://${app.otlpGrpcAddress!}` : app.otlpHttpUrl!;
+}
+
+function grpcOptions(baseUrl: string, protocol: OtlpProtocol): { url: string; compression?: CompressionAlgorithm } {
+  return { url: baseUrl, ...(protocol === 'grpc+gzip' ? { compression: CompressionAlgorithm.GZIP } : {}) };
+}
 
 export interface SdkExportResult {
   spans: ReadableSpan[];
@@ -33,7 +47,7 @@ export interface SdkExportResult {
  */
 export async function emitAndExport(options: {
   baseUrl: string;
-  protocol: OtlpHttpProtocol;
+  protocol: OtlpProtocol;
   resourceAttributes: Record<string, string | number | boolean | string[]>;
   emit(tracer: Tracer): void | Promise<void>;
 }): Promise<SdkExportResult> {
@@ -58,7 +72,11 @@ export async function emitAndExport(options: {
     await sdk.shutdown();
   }
   const url = `${options.baseUrl}/v1/traces`;
-  const exporter = options.protocol === 'http/protobuf' ? new OTLPTraceExporterProto({ url }) : new OTLPTraceExporterJson({ url });
+  const exporter = options.protocol.startsWith('grpc')
+    ? new OTLPTraceExporterGrpc(grpcOptions(options.baseUrl, options.protocol))
+    : options.protocol === 'http/protobuf'
+      ? new OTLPTraceExporterProto({ url })
+      : new OTLPTraceExporterJson({ url });
   const result = await new Promise<{ code: ExportResultCode; error?: Error }>((resolve) => exporter.export(spans, resolve));
   await exporter.shutdown();
   return { spans, code: result.code, ...(result.error ? { error: result.error } : {}) };
@@ -88,13 +106,17 @@ export interface SdkLogExportResult {
  */
 export async function emitAndExportLogs(options: {
   baseUrl: string;
-  protocol: OtlpHttpProtocol;
+  protocol: OtlpProtocol;
   resourceAttributes: Record<string, string | number | boolean | string[]>;
   emit(provider: LoggerProvider): void;
 }): Promise<SdkLogExportResult> {
   const records = recordLogs(resourceFromAttributes(options.resourceAttributes), options.emit);
   const url = `${options.baseUrl}/v1/logs`;
-  const exporter = options.protocol === 'http/protobuf' ? new OTLPLogExporterProto({ url }) : new OTLPLogExporterJson({ url });
+  const exporter = options.protocol.startsWith('grpc')
+    ? new OTLPLogExporterGrpc(grpcOptions(options.baseUrl, options.protocol))
+    : options.protocol === 'http/protobuf'
+      ? new OTLPLogExporterProto({ url })
+      : new OTLPLogExporterJson({ url });
   const result = await new Promise<ExportResult>((resolve) => exporter.export(records, resolve));
   await exporter.shutdown();
   return { records, code: result.code, ...(result.error ? { error: result.error } : {}) };

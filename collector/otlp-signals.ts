@@ -1,0 +1,51 @@
+/**
+ * The OTLP signals chainwatch accepts, as every receiver needs them: how a request of each is
+ * decoded (protobuf, JSON), counted, and answered (an Export…ServiceResponse carrying the
+ * partial_success of the records refused).
+ */
+import { countLogRecords, type LogsData } from '../schemas/otlp-logs.js';
+import { countSpans, type TracesData } from '../schemas/otlp-traces.js';
+import { decodeExportLogsServiceRequestJson, encodeExportLogsServiceResponseJson } from './otlp-json-logs.js';
+import { decodeExportTraceServiceRequestJson, encodeExportTraceServiceResponseJson } from './otlp-json.js';
+import { decodeExportLogsServiceRequest, encodeExportLogsServiceResponse } from './otlp-protobuf-logs.js';
+import { decodeExportTraceServiceRequest, encodeExportTraceServiceResponse } from './otlp-protobuf.js';
+
+export interface OtlpSignal<D> {
+  /** The OTLP/HTTP path. */
+  readonly path: string;
+  /** The OTLP/gRPC method. */
+  readonly grpcMethod: string;
+  /** `ExportTraceServiceRequest`, for error messages. */
+  readonly requestName: string;
+  decodeProtobuf(body: Uint8Array): D;
+  decodeJson(body: Uint8Array): D;
+  count(data: D): number;
+  encodeResponse(rejected: number, errorMessage: string): Uint8Array;
+  encodeResponseJson(rejected: number, errorMessage: string): string;
+}
+
+export const TRACES: OtlpSignal<TracesData> = {
+  path: '/v1/traces',
+  grpcMethod: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+  requestName: 'ExportTraceServiceRequest',
+  decodeProtobuf: decodeExportTraceServiceRequest,
+  decodeJson: decodeExportTraceServiceRequestJson,
+  count: countSpans,
+  encodeResponse: encodeExportTraceServiceResponse,
+  encodeResponseJson: encodeExportTraceServiceResponseJson,
+};
+
+export const LOGS: OtlpSignal<LogsData> = {
+  path: '/v1/logs',
+  grpcMethod: '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
+  requestName: 'ExportLogsServiceRequest',
+  decodeProtobuf: decodeExportLogsServiceRequest,
+  decodeJson: decodeExportLogsServiceRequestJson,
+  count: countLogRecords,
+  encodeResponse: encodeExportLogsServiceResponse,
+  encodeResponseJson: encodeExportLogsServiceResponseJson,
+};
+
+/** Metrics are not accepted: receivers answer them with "not supported" and this hint. */
+export const METRICS_GRPC_METHOD = '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export';
+export const SUPPORTED_SIGNALS_HINT = 'chainwatch accepts traces and logs';
