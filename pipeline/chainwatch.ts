@@ -8,6 +8,8 @@
  * `chainwatch start` runs both in one process. Traces and logs take the same path, each on its
  * own topic, consumer group and table.
  */
+import type { ExportOutcome } from '../collector/export-outcome.js';
+import { validateLogs, validateTraces } from '../collector/validate-records.js';
 import { startOtlpGrpcReceiver, type OtlpGrpcReceiver } from '../collector/otlp-grpc-receiver.js';
 import { startOtlpHttpReceiver, type OtlpHttpReceiver } from '../collector/otlp-http-receiver.js';
 import { createLogPublisher, createTracePublisher } from '../collector/otlp-publisher.js';
@@ -20,7 +22,7 @@ import { RedactionStage } from '../processors/redaction/redaction-stage.js';
 import type { Redactor } from '../processors/redaction/types.js';
 import { fingerprintKey } from './fingerprint-key.js';
 import type { Config } from '../schemas/config.js';
-import type { ResourceGroup, ScopeGroup, SignalLayout } from '../schemas/otlp-common.js';
+import { countRecords, type ResourceGroup, type ScopeGroup, type SignalLayout } from '../schemas/otlp-common.js';
 import { LOGS_LAYOUT, type LogsData } from '../schemas/otlp-logs.js';
 import { TRACES_LAYOUT, type TracesData } from '../schemas/otlp-traces.js';
 import type { Bus } from './bus.js';
@@ -166,17 +168,22 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
       const accept =
         <D extends TracesData | LogsData, R extends ResourceGroup, S extends ScopeGroup, I extends AttributedRecord>(
           layout: SignalLayout<D, R, S, I>,
+          validate: (data: D) => ExportOutcome,
           publish: (data: D) => Promise<void>,
         ) =>
-        async (data: D): Promise<void> => {
+        async (data: D): Promise<ExportOutcome> => {
+          // Records that cannot be stored are refused (partial_success); the rest go on.
+          const outcome = validate(data);
+          if (outcome.rejected > 0 && countRecords(layout, data) === 0) return outcome;
           stripReservedAttributes(layout, data);
           const output = redaction ? await redaction.process(data) : {};
           await Promise.all([publish(data), ...(output.publish ?? []).map((p) => bus.publish(p.topic, p.messages))]);
+          return outcome;
         };
       const publishing = { bus, traceKeyBuckets: config.bus.trace_key_buckets };
       const handlers = {
-        onTraces: accept(TRACES_LAYOUT, createTracePublisher({ ...publishing, topic: config.bus.topics.spans })),
-        onLogs: accept(LOGS_LAYOUT, createLogPublisher({ ...publishing, topic: config.bus.topics.logs })),
+        onTraces: accept(TRACES_LAYOUT, validateTraces, createTracePublisher({ ...publishing, topic: config.bus.topics.spans })),
+        onLogs: accept(LOGS_LAYOUT, validateLogs, createLogPublisher({ ...publishing, topic: config.bus.topics.logs })),
         logger,
       };
       receiver = await startOtlpHttpReceiver({ host: config.collector.http.host, port: config.collector.http.port, maxInflightBytes: config.collector.max_inflight_bytes, ...handlers });

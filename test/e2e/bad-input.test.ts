@@ -8,8 +8,8 @@ import { request } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeRpcStatusForTest } from '../harness/rpc-status.js';
-import { encodeExportLogsServiceRequest } from '../../collector/otlp-protobuf-logs.js';
-import { encodeExportTraceServiceRequest } from '../../collector/otlp-protobuf.js';
+import { encodeExportLogsServiceRequest, encodeExportLogsServiceResponse } from '../../collector/otlp-protobuf-logs.js';
+import { encodeExportTraceServiceRequest, encodeExportTraceServiceResponse } from '../../collector/otlp-protobuf.js';
 import type { Chainwatch } from '../../pipeline/chainwatch.js';
 import { createLogRecord, createLogsData } from '../../schemas/otlp-logs.js';
 import { createSpan, createTracesData, type TracesData } from '../../schemas/otlp-traces.js';
@@ -176,6 +176,63 @@ describe('bad input at the OTLP/HTTP receiver', () => {
     const r = await post(url, '/v1/metrics', Buffer.from([]), { 'content-type': 'application/x-protobuf' });
     expect(r.status).toBe(404);
     expect(jsonStatus(r)).toEqual({ code: 5, message: '/v1/metrics is not supported: send traces to /v1/traces and logs to /v1/logs' });
+  });
+
+  it('answers 200 with partial_success for spans with unusable ids, storing the others', async () => {
+    const valid = '33333333333333333333333333333333';
+    const span = (traceId: string, spanId: string, name: string, parentSpanId = ''): Record<string, unknown> => ({
+      traceId,
+      spanId,
+      parentSpanId,
+      name,
+      startTimeUnixNano: '1700000000000000000',
+      endTimeUnixNano: '1700000000100000000',
+    });
+    const body = {
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: 'partial-success-test' } }] },
+          scopeSpans: [
+            {
+              spans: [
+                span(valid, '0102030405060708', 'kept'),
+                span('0102030405060708', '0102030405060709', 'short trace id'),
+                span(valid, '0000000000000000', 'zero span id'),
+                span(valid, '010203040506070a', 'long parent', '0102030405060708090a'),
+              ],
+            },
+          ],
+        },
+      ],
+    };
+    const r = await post(url, '/v1/traces', JSON.stringify(body), { 'content-type': 'application/json' });
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body.toString('utf8'))).toEqual({
+      partialSuccess: {
+        rejectedSpans: '3',
+        errorMessage: '3 of 4 spans rejected: 1 with a trace id that is not 16 bytes, 1 with an all-zero span id, 1 with a parent span id that is not 8 bytes',
+      },
+    });
+    expect(await countStoredSpans(app.clickhouse!, "ServiceName = 'partial-success-test'")).toBe(1);
+    expect(await countStoredSpans(app.clickhouse!, `TraceId = '${valid}' AND SpanName = 'kept'`)).toBe(1);
+  });
+
+  it('answers partial_success in protobuf for a span time past 2262 and a log record with a 4-byte span id', async () => {
+    const late = oneSpan('44444444444444444444444444444444', 'from the far future');
+    late.resourceSpans[0]!.scopeSpans[0]!.spans[0]!.endTimeUnixNano = (1n << 64n) - 1n;
+    const r = await post(url, '/v1/traces', Buffer.from(encodeExportTraceServiceRequest(late)), { 'content-type': 'application/x-protobuf' });
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual(Buffer.from(encodeExportTraceServiceResponse(1, '1 of 1 span rejected: 1 with an end time after 2262-04-11 (not representable)')));
+    expect(await countStoredSpans(app.clickhouse!, "TraceId = '44444444444444444444444444444444'")).toBe(0);
+
+    const logs = createLogsData('bad-input-test', [
+      createLogRecord({ timeUnixNano: 1_700_000_000_000_000_000n, body: 'partial log kept' }),
+      createLogRecord({ timeUnixNano: 1_700_000_000_000_000_000n, body: 'partial log refused', spanId: '01020304' }),
+    ]);
+    const l = await post(url, '/v1/logs', Buffer.from(encodeExportLogsServiceRequest(logs)), { 'content-type': 'application/x-protobuf' });
+    expect(l.status).toBe(200);
+    expect(l.body).toEqual(Buffer.from(encodeExportLogsServiceResponse(1, '1 of 2 log records rejected: 1 with a span id that is not 8 bytes')));
+    expect(await countStoredLogs(app.clickhouse!, "Body LIKE 'partial log%'")).toBe(1);
   });
 
   it('keeps serving afterwards, and what was stored before is intact', async () => {
