@@ -9,6 +9,7 @@
  * - 400 with a `google.rpc.Status` body naming the problem for bodies that do not decode;
  * - 429/503 with Retry-After when the bus is full or unavailable, or when more request bytes are
  *   in flight than `maxInflightBytes`, so exporters back off and memory stays bounded;
+ * - gzip, deflate and zstd bodies, inflated under the size limit (a bomb is stopped while it inflates);
  * - 404/405 for other paths and methods (`/v1/metrics` says it is not supported); 413 for bodies
  *   over the limit.
  * No request can crash the process: every failure becomes a status and a message, and the
@@ -28,6 +29,7 @@ import { OtlpDecodeError } from './otlp-decode-error.js';
 import { encodeRpcStatusJson } from './otlp-json.js';
 import { encodeRpcStatus } from './otlp-protobuf.js';
 import { LOGS, TRACES, type OtlpSignal } from './otlp-signals.js';
+import { decompressZstd, ZstdBodyError } from './zstd-body.js';
 
 const gunzipAsync = promisify<InputType, { maxOutputLength: number }, Buffer>(gunzip);
 const inflateAsync = promisify<InputType, { maxOutputLength: number }, Buffer>(inflate);
@@ -224,8 +226,16 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 async function decompress(body: Buffer, contentEncoding: string | undefined, limit: number): Promise<Buffer> {
   const enc = (contentEncoding ?? '').trim().toLowerCase();
   if (enc === '' || enc === 'identity') return body;
+  if (enc === 'zstd') {
+    try {
+      return decompressZstd(body, limit);
+    } catch (err) {
+      if (err instanceof ZstdBodyError) throw new HttpError(err.tooLarge ? 413 : 400, err.tooLarge ? RPC_CODE.RESOURCE_EXHAUSTED : RPC_CODE.INVALID_ARGUMENT, err.message);
+      throw err;
+    }
+  }
   if (enc !== 'gzip' && enc !== 'deflate') {
-    throw new HttpError(400, RPC_CODE.INVALID_ARGUMENT, `unsupported content encoding ${short(enc)}: use gzip, deflate or none`);
+    throw new HttpError(400, RPC_CODE.INVALID_ARGUMENT, `unsupported content encoding ${short(enc)}: use gzip, deflate, zstd or none`);
   }
   try {
     // maxOutputLength stops a decompression bomb while it inflates, not after.

@@ -5,6 +5,7 @@
  * before is intact.
  */
 import { request } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeRpcStatusForTest } from '../harness/rpc-status.js';
@@ -16,6 +17,7 @@ import { createSpan, createTracesData, type TracesData } from '../../schemas/otl
 import { startTestChainwatch, testConfig } from '../harness/chainwatch.js';
 import { countStoredLogs } from '../harness/log-expectations.js';
 import { countStoredSpans } from '../harness/span-expectations.js';
+import { zstdRleFrame } from '../harness/zstd-frames.js';
 
 interface Reply {
   status: number;
@@ -139,10 +141,24 @@ describe('bad input at the OTLP/HTTP receiver', () => {
     const body = Buffer.from(encode());
     const bad = await post(url, path, body, { 'content-type': 'application/x-protobuf', 'content-encoding': 'br' });
     expect(bad.status).toBe(400);
-    expect(decodeRpcStatusForTest(bad.body).message).toBe('unsupported content encoding "br": use gzip, deflate or none');
+    expect(decodeRpcStatusForTest(bad.body).message).toBe('unsupported content encoding "br": use gzip, deflate, zstd or none');
     const good = await post(url, path, gzipSync(body), { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' });
     expect(good.status).toBe(200);
     expect(await stored()).toBe(1);
+  });
+
+  it('accepts a zstd body (real zstd CLI output) and refuses a zstd bomb with 413 before inflating it', async () => {
+    const fixture = readFileSync(new URL('../fixtures/zstd/traces-200-spans.pb.zst', import.meta.url));
+    const good = await post(url, '/v1/traces', fixture, { 'content-type': 'application/x-protobuf', 'content-encoding': 'zstd' });
+    expect(good.status).toBe(200);
+    expect(await countStoredSpans(app.clickhouse!, "ServiceName = 'zstd-fixture'")).toBe(200);
+    const bomb = zstdRleFrame(512); // 64 MiB of output from ~2 KiB
+    const refused = await post(url, '/v1/logs', bomb, { 'content-type': 'application/x-protobuf', 'content-encoding': 'zstd' });
+    expect(refused.status).toBe(413);
+    expect(decodeRpcStatusForTest(refused.body)).toEqual({ code: 8, message: `decompressed request body exceeds the limit of ${20 * 1024 * 1024} bytes` });
+    const garbage = await post(url, '/v1/traces', Buffer.from('definitely not zstd'), { 'content-type': 'application/json', 'content-encoding': 'zstd' });
+    expect(garbage.status).toBe(400);
+    expect(jsonStatus(garbage)).toEqual({ code: 3, message: 'request body is not valid zstd data' });
   });
 
   it('answers 400 on /v1/logs for an undecodable protobuf body, naming the logs request and the problem', async () => {
@@ -179,7 +195,7 @@ describe('bad input at the OTLP/HTTP receiver', () => {
   });
 
   it('answers 200 with partial_success for spans with unusable ids, storing the others', async () => {
-    const valid = '33333333333333333333333333333333';
+    const valid = '66666666666666666666666666666666';
     const span = (traceId: string, spanId: string, name: string, parentSpanId = ''): Record<string, unknown> => ({
       traceId,
       spanId,
