@@ -24,7 +24,7 @@ import type { TracesData } from '../schemas/otlp-traces.js';
 import { FULLY_ACCEPTED, type ExportOutcome } from './export-outcome.js';
 import { InflightBudget, refusalOf, SHUTTING_DOWN, type Refusal } from './ingest-admission.js';
 import { OtlpDecodeError } from './otlp-decode-error.js';
-import { LOGS, METRICS_GRPC_METHOD, TRACES, type OtlpSignal } from './otlp-signals.js';
+import { LOGS, METRICS_GRPC_METHOD, TRACES, tooManyRecords, type OtlpSignal } from './otlp-signals.js';
 
 export interface OtlpGrpcReceiverOptions {
   host: string;
@@ -36,6 +36,8 @@ export interface OtlpGrpcReceiverOptions {
   logger: Logger;
   /** Largest accepted message, after decompression. @default 20 MiB */
   maxMessageBytes?: number;
+  /** Spans or log records in one request; beyond it RESOURCE_EXHAUSTED (not retryable). @default 100000 */
+  maxRecordsPerRequest?: number;
   /** Message bytes being decoded, processed or published at once (see InflightBudget). @default 16 MiB */
   maxInflightBytes?: number;
 }
@@ -74,6 +76,7 @@ function unary(path: string): ServiceDefinition {
 export async function startOtlpGrpcReceiver(options: OtlpGrpcReceiverOptions): Promise<OtlpGrpcReceiver> {
   const log = options.logger.child({ component: 'otlp-grpc' });
   const maxMessage = options.maxMessageBytes ?? 20 * 1024 * 1024;
+  const maxRecords = options.maxRecordsPerRequest ?? 100_000;
   const budget = new InflightBudget(options.maxInflightBytes ?? 16 * 1024 * 1024);
   let closing = false;
 
@@ -105,7 +108,10 @@ export async function startOtlpGrpcReceiver(options: OtlpGrpcReceiverOptions): P
         if (err instanceof OtlpDecodeError) throw { code: status.INVALID_ARGUMENT, details: `request is not a valid protobuf ${signal.requestName}: ${err.message}` } satisfies GrpcError;
         throw err;
       }
-      const { rejected, message: why } = (signal.count(data) > 0 ? await accept(data) : undefined) ?? FULLY_ACCEPTED;
+      const count = signal.count(data);
+      const tooMany = tooManyRecords(signal as OtlpSignal<unknown>, count, maxRecords);
+      if (tooMany) throw { code: status.RESOURCE_EXHAUSTED, details: tooMany } satisfies GrpcError;
+      const { rejected, message: why } = (count > 0 ? await accept(data) : undefined) ?? FULLY_ACCEPTED;
       return Buffer.from(signal.encodeResponse(rejected, why));
     } catch (err) {
       if (isGrpcError(err)) throw err;

@@ -28,7 +28,7 @@ import { InflightBudget, refusalOf, SHUTTING_DOWN, type Refusal } from './ingest
 import { OtlpDecodeError } from './otlp-decode-error.js';
 import { encodeRpcStatusJson } from './otlp-json.js';
 import { encodeRpcStatus } from './otlp-protobuf.js';
-import { LOGS, TRACES, type OtlpSignal } from './otlp-signals.js';
+import { LOGS, TRACES, tooManyRecords, type OtlpSignal } from './otlp-signals.js';
 import { decompressZstd, ZstdBodyError } from './zstd-body.js';
 
 const gunzipAsync = promisify<InputType, { maxOutputLength: number }, Buffer>(gunzip);
@@ -46,10 +46,13 @@ const ACCEPTED_PATHS = `traces to ${TRACES.path} and logs to ${LOGS.path}`;
 /** Decodes a body of one signal, hands it on, and returns the success response body. */
 type Route = (body: Buffer, encoding: Encoding) => Promise<Uint8Array | string>;
 
-function route<D>(signal: OtlpSignal<D>, accept: (data: D) => Promise<ExportOutcome | void>): Route {
+function route<D>(signal: OtlpSignal<D>, maxRecords: number, accept: (data: D) => Promise<ExportOutcome | void>): Route {
   return async (body, encoding) => {
     const data = decodeBody(signal, body, encoding);
-    const { rejected, message } = (signal.count(data) > 0 ? await accept(data) : undefined) ?? FULLY_ACCEPTED;
+    const count = signal.count(data);
+    const tooMany = tooManyRecords(signal as OtlpSignal<unknown>, count, maxRecords);
+    if (tooMany) throw new HttpError(413, RPC_CODE.RESOURCE_EXHAUSTED, tooMany);
+    const { rejected, message } = (count > 0 ? await accept(data) : undefined) ?? FULLY_ACCEPTED;
     return encoding === PROTOBUF ? signal.encodeResponse(rejected, message) : signal.encodeResponseJson(rejected, message);
   };
 }
@@ -67,6 +70,11 @@ export interface OtlpHttpReceiverOptions {
   logger: Logger;
   /** Largest accepted body, compressed and again after decompression. @default 20 MiB */
   maxBodyBytes?: number;
+  /** Spans or log records in one request; beyond it 413. @default 100000 */
+  maxRecordsPerRequest?: number;
+  /** Time a client has to send the request headers, then the whole request; then 408. @default 10 s, 30 s */
+  headerTimeoutMs?: number;
+  requestTimeoutMs?: number;
   /**
    * Decompressed request bytes being decoded, processed or published at once; beyond it a request
    * is refused with 429 + Retry-After instead of being held, so memory stays bounded whatever
@@ -96,14 +104,17 @@ class HttpError extends Error {
 export async function startOtlpHttpReceiver(options: OtlpHttpReceiverOptions): Promise<OtlpHttpReceiver> {
   const log = options.logger.child({ component: 'otlp-http' });
   const maxBody = options.maxBodyBytes ?? 20 * 1024 * 1024;
+  const maxRecords = options.maxRecordsPerRequest ?? 100_000;
   const budget = new InflightBudget(options.maxInflightBytes ?? 16 * 1024 * 1024);
   const routes = new Map<string, Route>([
-    [TRACES.path, route(TRACES, (data) => options.onTraces(data))],
-    [LOGS.path, route(LOGS, (data) => options.onLogs(data))],
+    [TRACES.path, route(TRACES, maxRecords, (data) => options.onTraces(data))],
+    [LOGS.path, route(LOGS, maxRecords, (data) => options.onLogs(data))],
   ]);
   let closing = false;
 
-  const server: Server = createServer((req, res) => {
+  // Slow clients: Node answers 408 and closes once headers or the whole request take too long,
+  // checked every second (the default check runs every 30 s).
+  const server: Server = createServer({ connectionsCheckingInterval: 1000, headersTimeout: options.headerTimeoutMs ?? 10_000, requestTimeout: options.requestTimeoutMs ?? 30_000 }, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       // handle() answers every error it expects; this is the last line of defence.
       log.error({ err: errorSummary(err) }, 'unexpected error handling a request');
@@ -112,8 +123,6 @@ export async function startOtlpHttpReceiver(options: OtlpHttpReceiverOptions): P
     });
   });
   server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 60_000;
-  server.requestTimeout = 120_000;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
@@ -171,7 +180,8 @@ export async function startOtlpHttpReceiver(options: OtlpHttpReceiverOptions): P
   });
   // Errors after start (a client resetting, for example) are logged, never thrown.
   server.on('error', (err) => log.error({ err: errorSummary(err) }, 'http server error'));
-  server.on('clientError', (_err, socket) => socket.destroy());
+  // Malformed requests and slow clients ('clientError'): Node's own answer (400, 408, 431), then
+  // the connection closes.
 
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;

@@ -17,6 +17,8 @@ export interface OtlpSignal<D> {
   readonly grpcMethod: string;
   /** `ExportTraceServiceRequest`, for error messages. */
   readonly requestName: string;
+  /** What its records are called in messages: `spans`. */
+  readonly recordsName: string;
   decodeProtobuf(body: Uint8Array): D;
   decodeJson(body: Uint8Array): D;
   count(data: D): number;
@@ -28,6 +30,7 @@ export const TRACES: OtlpSignal<TracesData> = {
   path: '/v1/traces',
   grpcMethod: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
   requestName: 'ExportTraceServiceRequest',
+  recordsName: 'spans',
   decodeProtobuf: decodeExportTraceServiceRequest,
   decodeJson: decodeExportTraceServiceRequestJson,
   count: countSpans,
@@ -39,6 +42,7 @@ export const LOGS: OtlpSignal<LogsData> = {
   path: '/v1/logs',
   grpcMethod: '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
   requestName: 'ExportLogsServiceRequest',
+  recordsName: 'log records',
   decodeProtobuf: decodeExportLogsServiceRequest,
   decodeJson: decodeExportLogsServiceRequestJson,
   count: countLogRecords,
@@ -49,3 +53,8 @@ export const LOGS: OtlpSignal<LogsData> = {
 /** Metrics are not accepted: receivers answer them with "not supported" and this hint. */
 export const METRICS_GRPC_METHOD = '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export';
 export const SUPPORTED_SIGNALS_HINT = 'chainwatch accepts traces and logs';
+
+/** Why a request holding `count` records is refused, or null when it is within `max`. */
+export function tooManyRecords(signal: OtlpSignal<unknown>, count: number, max: number): string | null {
+  return count > max ? `request holds ${count} ${signal.recordsName}, more than the limit of ${max} per request` : null;
+}

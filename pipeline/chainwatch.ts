@@ -8,6 +8,7 @@
  * `chainwatch start` runs both in one process. Traces and logs take the same path, each on its
  * own topic, consumer group and table.
  */
+import { applyAttributeLimits, type AttributeLimitCounts } from '../collector/attribute-limits.js';
 import type { ExportOutcome } from '../collector/export-outcome.js';
 import { validateLogs, validateTraces } from '../collector/validate-records.js';
 import { startOtlpGrpcReceiver, type OtlpGrpcReceiver } from '../collector/otlp-grpc-receiver.js';
@@ -40,6 +41,8 @@ type ConsumerName = Role | 'logs-storage' | 'findings-storage';
 export interface Chainwatch {
   /** The OTLP/HTTP base URL, when the collector role runs here. */
   readonly otlpHttpUrl: string | null;
+  /** What the attribute limits dropped and truncated since start (collector role). */
+  readonly attributeLimitCounts: Readonly<AttributeLimitCounts>;
   /** `host:port` of the OTLP/gRPC receiver, when this process runs the collector with gRPC on. */
   readonly otlpGrpcAddress: string | null;
   readonly bus: Bus;
@@ -100,18 +103,24 @@ export async function migrateAll(config: Config, logger: Logger): Promise<Migrat
   return report;
 }
 
-/** Once a minute, when anything matched: the redaction counts by family since start (no values). */
-function logRedactionCounts(redactor: Redactor, logger: Logger, everyMs = 60_000): NodeJS.Timeout {
+/** Once a minute, when they changed and are not all zero: counts since start (never any values). */
+function logCountsWhenChanged(read: () => Record<string, number>, log: (counts: Record<string, number>) => void, everyMs = 60_000): NodeJS.Timeout {
   let last = '';
   const timer = setInterval(() => {
-    const counts = Object.fromEntries(Object.entries(redactor.counts).filter(([, n]) => n > 0));
+    const counts = Object.fromEntries(Object.entries(read()).filter(([, n]) => n > 0));
     const line = JSON.stringify(counts);
-    if (line !== last && line !== '{}') logger.info({ matchesByFamily: counts }, 'redaction matches since start');
+    if (line !== last && line !== '{}') log(counts);
     last = line;
   }, everyMs);
   timer.unref();
   return timer;
 }
+
+const logRedactionCounts = (redactor: Redactor, logger: Logger): NodeJS.Timeout =>
+  logCountsWhenChanged(() => redactor.counts, (counts) => logger.info({ matchesByFamily: counts }, 'redaction matches since start'));
+
+const logLimitCounts = (counts: AttributeLimitCounts, logger: Logger): NodeJS.Timeout =>
+  logCountsWhenChanged(() => ({ ...counts }), (c) => logger.info(c, 'attribute limits applied since start'));
 
 export async function startChainwatch(config: Config, logger: Logger, roles: readonly Role[] = ['collector', 'storage']): Promise<Chainwatch> {
   const bus = createBus(config, logger);
@@ -121,9 +130,12 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
   let grpcReceiver: OtlpGrpcReceiver | null = null;
   let redaction: RedactionStage | null = null;
   let summaryTimer: NodeJS.Timeout | undefined;
+  let limitsTimer: NodeJS.Timeout | undefined;
+  const limitCounts: AttributeLimitCounts = { attributesDropped: 0, valuesTruncated: 0 };
 
   const stop = async (): Promise<void> => {
     clearInterval(summaryTimer);
+    clearInterval(limitsTimer);
     await Promise.all([receiver?.close(config.shutdown_timeout_s * 1000), grpcReceiver?.close(config.shutdown_timeout_s * 1000)]);
     await Promise.all(stages.map((s) => s.stop()));
     await bus.shutdown();
@@ -176,20 +188,32 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
           const outcome = validate(data);
           if (outcome.rejected > 0 && countRecords(layout, data) === 0) return outcome;
           stripReservedAttributes(layout, data);
+          applyAttributeLimits(layout, data, attributeLimits, limitCounts);
           const output = redaction ? await redaction.process(data) : {};
           await Promise.all([publish(data), ...(output.publish ?? []).map((p) => bus.publish(p.topic, p.messages))]);
           return outcome;
         };
       const publishing = { bus, traceKeyBuckets: config.bus.trace_key_buckets };
+      const attributeLimits = { maxAttributes: config.collector.limits.max_attributes, maxValueLength: config.collector.limits.max_attribute_value_length };
       const handlers = {
         onTraces: accept(TRACES_LAYOUT, validateTraces, createTracePublisher({ ...publishing, topic: config.bus.topics.spans })),
         onLogs: accept(LOGS_LAYOUT, validateLogs, createLogPublisher({ ...publishing, topic: config.bus.topics.logs })),
         logger,
       };
-      receiver = await startOtlpHttpReceiver({ host: config.collector.http.host, port: config.collector.http.port, maxInflightBytes: config.collector.max_inflight_bytes, ...handlers });
+      const { limits } = config.collector;
+      const shared = { maxInflightBytes: config.collector.max_inflight_bytes, maxRecordsPerRequest: limits.max_records_per_request, ...handlers };
+      receiver = await startOtlpHttpReceiver({
+        host: config.collector.http.host,
+        port: config.collector.http.port,
+        maxBodyBytes: limits.max_body_bytes,
+        headerTimeoutMs: limits.header_timeout_ms,
+        requestTimeoutMs: limits.request_timeout_ms,
+        ...shared,
+      });
       if (config.collector.grpc.enabled) {
-        grpcReceiver = await startOtlpGrpcReceiver({ host: config.collector.grpc.host, port: config.collector.grpc.port, maxInflightBytes: config.collector.max_inflight_bytes, ...handlers });
+        grpcReceiver = await startOtlpGrpcReceiver({ host: config.collector.grpc.host, port: config.collector.grpc.port, maxMessageBytes: limits.max_body_bytes, ...shared });
       }
+      limitsTimer = logLimitCounts(limitCounts, logger);
     }
   } catch (err) {
     await stop().catch(() => {});
@@ -200,6 +224,7 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
   return {
     otlpHttpUrl: receiver?.url ?? null,
     otlpGrpcAddress: grpcReceiver?.address ?? null,
+    attributeLimitCounts: limitCounts,
     bus,
     clickhouse,
     stages,

@@ -66,6 +66,24 @@ export const collectorConfigSchema = z
      * whatever the number of connections. @default 16777216 (16 MiB)
      */
     max_inflight_bytes: positiveInt().default(16 * 1024 * 1024),
+    /** What one request may hold, and how long a client may take to send it. */
+    limits: z
+      .strictObject({
+        /** Largest request body, compressed and again decompressed (bombs stop while inflating) → 413. @default 20971520 (20 MiB) */
+        max_body_bytes: positiveInt().default(20 * 1024 * 1024),
+        /** Spans or log records in one request → 413 beyond it. @default 100000 */
+        max_records_per_request: positiveInt().default(100_000),
+        /** Attributes per resource, scope, span, event, link or log record; further ones are dropped and counted (as the SDKs' AttributeCountLimit). @default 128 */
+        max_attributes: positiveInt().default(128),
+        /** Characters of a string attribute value (and of each string in an array value); longer ones are truncated and counted. @default 16384 */
+        max_attribute_value_length: positiveInt().default(16 * 1024),
+        /** OTLP/HTTP: time a client has to send the request headers; then 408 and the connection closes. @default 10000 */
+        header_timeout_ms: positiveInt().default(10_000),
+        /** OTLP/HTTP: time a client has to send the whole request (headers and body); then 408. @default 30000 */
+        request_timeout_ms: positiveInt().default(30_000),
+      })
+      .prefault({})
+      .refine((l) => l.header_timeout_ms <= l.request_timeout_ms, { error: 'header_timeout_ms must not exceed request_timeout_ms', path: ['header_timeout_ms'] }),
   })
   .prefault({});
 
