@@ -15,6 +15,7 @@ import { migrateAll, startChainwatch } from '../pipeline/chainwatch.js';
 import { createLogger, type Logger } from '../pipeline/logger.js';
 import { errorSummary } from '../pipeline/stage-runner.js';
 import type { Config } from '../schemas/config.js';
+import { sha256Hex } from '../collector/auth.js';
 import { demoConfigSchema, INCIDENT_KINDS, parseIncidentList, type DemoConfig } from '../schemas/demo-config.js';
 
 const HELP = `chainwatch — observability for machine-to-machine traffic
@@ -30,6 +31,8 @@ Commands:
              the OpenTelemetry SDK, with scheduled incidents, sending OTLP to a collector
   migrate    create or upgrade the ClickHouse schema, and the Kafka topics when the bus
              is Kafka; safe to run again
+  hash-key   read an API key on standard input and print its SHA-256, the form the config
+             keeps it in (collector.auth.keys[].sha256)
   help       show this text
 
 Options:
@@ -91,6 +94,23 @@ async function main(argv: string[]): Promise<number> {
   if (rest.length > 0) {
     process.stderr.write(`chainwatch: unexpected argument ${JSON.stringify(rest[0])}\n\n${HELP}`);
     return 2;
+  }
+  if (command === 'hash-key') {
+    const misplacedFlag = (['config', ...DEMO_FLAGS, 'demo', 'no-demo'] as const).find((flag) => flags[flag] !== undefined);
+    if (misplacedFlag) {
+      process.stderr.write(`chainwatch: --${misplacedFlag} is not an option of hash-key (see chainwatch --help)\n`);
+      return 2;
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    // One key, as typed or piped: a trailing newline is not part of it.
+    const key = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+    if (key.trim() === '' || /[\r\n]/.test(key)) {
+      process.stderr.write('chainwatch: hash-key reads one API key (a single line, not empty) on standard input\n');
+      return 2;
+    }
+    process.stdout.write(`sha256: ${sha256Hex(key)}\n`);
+    return 0;
   }
   if (command !== 'start' && command !== 'migrate' && command !== 'demo') {
     process.stderr.write(`chainwatch: unknown command ${JSON.stringify(command)}\n\n${HELP}`);
@@ -166,13 +186,14 @@ async function main(argv: string[]): Promise<number> {
     `chainwatch is running (${bus}; ${where})\n` +
       `  OTLP/HTTP traces:  POST ${app.otlpHttpUrl}/v1/traces  (application/x-protobuf or application/json)\n` +
       `  OTLP/HTTP logs:    POST ${app.otlpHttpUrl}/v1/logs\n` +
-      (app.otlpGrpcAddress ? `  OTLP/gRPC:         ${app.otlpGrpcAddress}  (TraceService/Export, LogsService/Export; insecure)\n` : '') +
+      (app.otlpGrpcAddress ? `  OTLP/gRPC:         ${app.otlpGrpcAddress}  (TraceService/Export, LogsService/Export; ${config.collector.tls ? 'TLS' : 'insecure'})\n` : '') +
       `  point a service at it:  OTEL_EXPORTER_OTLP_ENDPOINT=${app.otlpHttpUrl}` +
-      (app.otlpGrpcAddress ? `  (or OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_ENDPOINT=http://${app.otlpGrpcAddress})` : '') +
+      (app.otlpGrpcAddress ? `  (or OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_ENDPOINT=${config.collector.tls ? 'https' : 'http'}://${app.otlpGrpcAddress})` : '') +
       `\n` +
+      (config.collector.auth.enabled ? `  API keys required (${config.collector.auth.header === 'authorization' ? 'Authorization: Bearer <key>' : `header ${config.collector.auth.header}`}); ${config.collector.auth.keys.filter((k) => !k.revoked).length} active\n` : '') +
       `  spans are stored in ${config.clickhouse.database}.otel_traces, log records in ${config.clickhouse.database}.otel_logs\n` +
       (demo
-        ? `  demo traffic is on: ${demoHeadline(demo)}, sent to this collector; to turn it off, ${howToTurnOff}\n${demo.timeline}`
+        ? `  demo traffic is on: ${demoHeadline(demo)}, sent to this collector; to turn it off, ${howToTurnOff}\n${demoAccessNote(config)}${demo.timeline}`
         : '') +
       `Press Ctrl-C to stop.\n`,
   );
@@ -253,6 +274,23 @@ function demoSettings(flags: Partial<Record<(typeof DEMO_FLAGS)[number], string>
 function demoHeadline(demo: RunningDemo): string {
   const estate = demo.estate;
   return `${estate.services.length} services calling ${estate.subProcessors.length} sub-processors at ${estate.rate} traces/s, seed ${demo.seed}`;
+}
+
+/**
+ * The demo exports like any service: with auth on it needs a key (the config holds only digests),
+ * and with TLS it must trust the certificate. Says how, when the environment does not.
+ */
+function demoAccessNote(config: Config): string {
+  const { auth, tls } = config.collector;
+  let note = '';
+  if (auth.enabled && process.env['OTEL_EXPORTER_OTLP_HEADERS'] === undefined && process.env['OTEL_EXPORTER_OTLP_TRACES_HEADERS'] === undefined) {
+    const example = auth.header === 'authorization' ? 'authorization=Bearer <key>' : `${auth.header}=<key>`;
+    note += `  the demo sends no API key, so the collector refuses it (401); give it one with OTEL_EXPORTER_OTLP_HEADERS='${example}'\n`;
+  }
+  if (tls && process.env['NODE_EXTRA_CA_CERTS'] === undefined) {
+    note += `  the demo must trust the collector's certificate: set NODE_EXTRA_CA_CERTS to the CA that signed ${tls.cert_file}\n`;
+  }
+  return note;
 }
 
 function printIncident(transition: { phase: 'start' | 'end'; incident: { kind: string; description: string } }, wallTimeMs: number): void {

@@ -9,18 +9,21 @@
  *   byte budget, a full bus), UNAVAILABLE with RetryInfo when the bus is down or the process is
  *   stopping — the codes OTLP exporters retry, after the delay RetryInfo gives;
  * - RESOURCE_EXHAUSTED without RetryInfo (not retryable) for a message over the size limit;
- * - UNIMPLEMENTED for `MetricsService/Export` (and any other method).
+ * - UNIMPLEMENTED for `MetricsService/Export` (and any other method);
+ * - with auth on, UNAUTHENTICATED / PERMISSION_DENIED for a missing, unknown or revoked key in the
+ *   call's metadata, before the message is decoded.
  * gzip- or deflate-compressed messages (grpc-encoding) are decompressed by @grpc/grpc-js.
  *
  * Why @grpc/grpc-js: gRPC is HTTP/2 framing, metadata, deadlines and compression; the official
  * pure-JS implementation does all of it. Messages go through it as bytes (identity serializers),
  * so they are decoded by the same hand-written OTLP decoders as on HTTP.
  */
-import { Metadata, Server, ServerCredentials, status, type ServerUnaryCall, type sendUnaryData, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Metadata, Server, status, type ServerUnaryCall, type sendUnaryData, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { errorSummary } from '../pipeline/stage-runner.js';
 import type { Logger } from '../pipeline/logger.js';
 import type { LogsData } from '../schemas/otlp-logs.js';
 import type { TracesData } from '../schemas/otlp-traces.js';
+import { grpcServerCredentials, type ApiKeyAuth, type Caller, type TlsMaterial } from './auth.js';
 import { FULLY_ACCEPTED, type ExportOutcome } from './export-outcome.js';
 import { InflightBudget, refusalOf, SHUTTING_DOWN, type Refusal } from './ingest-admission.js';
 import { OtlpDecodeError } from './otlp-decode-error.js';
@@ -29,10 +32,14 @@ import { LOGS, METRICS_GRPC_METHOD, TRACES, tooManyRecords, type OtlpSignal } fr
 export interface OtlpGrpcReceiverOptions {
   host: string;
   port: number;
-  /** Called with every decoded trace request holding spans; resolves when its accepted spans are durable. */
-  onTraces(data: TracesData): Promise<ExportOutcome | void>;
+  /** Called with every decoded trace request holding spans (and who sent it, when auth is on); resolves when its accepted spans are durable. */
+  onTraces(data: TracesData, caller: Caller | null): Promise<ExportOutcome | void>;
   /** The same for logs requests holding records. */
-  onLogs(data: LogsData): Promise<ExportOutcome | void>;
+  onLogs(data: LogsData, caller: Caller | null): Promise<ExportOutcome | void>;
+  /** API keys in the call's metadata, checked before the message is decoded. Off when absent. */
+  auth?: ApiKeyAuth;
+  /** Serve TLS (mTLS when a client certificate is required) when given. */
+  tls?: TlsMaterial | null;
   logger: Logger;
   /** Largest accepted message, after decompression. @default 20 MiB */
   maxMessageBytes?: number;
@@ -89,15 +96,22 @@ export async function startOtlpGrpcReceiver(options: OtlpGrpcReceiverOptions): P
   });
 
   const handler =
-    <D>(signal: OtlpSignal<D>, accept: (data: D) => Promise<ExportOutcome | void>) =>
+    <D>(signal: OtlpSignal<D>, accept: (data: D, caller: Caller | null) => Promise<ExportOutcome | void>) =>
     (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>): void => {
-      exportCall(signal, accept, call.request).then(
+      exportCall(signal, accept, call.request, call.metadata).then(
         (response) => callback(null, response),
         (err: GrpcError) => callback(err),
       );
     };
 
-  async function exportCall<D>(signal: OtlpSignal<D>, accept: (data: D) => Promise<ExportOutcome | void>, message: Buffer): Promise<Buffer> {
+  async function exportCall<D>(signal: OtlpSignal<D>, accept: (data: D, caller: Caller | null) => Promise<ExportOutcome | void>, message: Buffer, metadata: Metadata): Promise<Buffer> {
+    let caller: Caller | null = null;
+    if (options.auth?.enabled) {
+      const value = metadata.get(options.auth.header)[0];
+      const verdict = options.auth.authenticate(typeof value === 'string' ? value : undefined);
+      if (!verdict.ok) throw { code: verdict.status === 401 ? status.UNAUTHENTICATED : status.PERMISSION_DENIED, details: verdict.message } satisfies GrpcError;
+      caller = verdict.caller;
+    }
     if (closing) throw refused(SHUTTING_DOWN);
     if (!budget.tryAcquire(message.length)) throw refused(budget.refusal);
     try {
@@ -111,7 +125,7 @@ export async function startOtlpGrpcReceiver(options: OtlpGrpcReceiverOptions): P
       const count = signal.count(data);
       const tooMany = tooManyRecords(signal as OtlpSignal<unknown>, count, maxRecords);
       if (tooMany) throw { code: status.RESOURCE_EXHAUSTED, details: tooMany } satisfies GrpcError;
-      const { rejected, message: why } = (count > 0 ? await accept(data) : undefined) ?? FULLY_ACCEPTED;
+      const { rejected, message: why } = (count > 0 ? await accept(data, caller) : undefined) ?? FULLY_ACCEPTED;
       return Buffer.from(signal.encodeResponse(rejected, why));
     } catch (err) {
       if (isGrpcError(err)) throw err;
@@ -124,15 +138,15 @@ export async function startOtlpGrpcReceiver(options: OtlpGrpcReceiverOptions): P
     }
   }
 
-  server.addService(unary(TRACES.grpcMethod), { Export: handler(TRACES, (d) => options.onTraces(d)) } as UntypedServiceImplementation);
-  server.addService(unary(LOGS.grpcMethod), { Export: handler(LOGS, (d) => options.onLogs(d)) } as UntypedServiceImplementation);
+  server.addService(unary(TRACES.grpcMethod), { Export: handler(TRACES, (d, c) => options.onTraces(d, c)) } as UntypedServiceImplementation);
+  server.addService(unary(LOGS.grpcMethod), { Export: handler(LOGS, (d, c) => options.onLogs(d, c)) } as UntypedServiceImplementation);
   server.addService(unary(METRICS_GRPC_METHOD), {
     Export: (_call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) =>
       callback({ code: status.UNIMPLEMENTED, details: `metrics are not supported: export traces (${TRACES.grpcMethod}) and logs (${LOGS.grpcMethod})` }),
   } as UntypedServiceImplementation);
 
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`, ServerCredentials.createInsecure(), (err, bound) =>
+    server.bindAsync(`${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`, grpcServerCredentials(options.tls ?? null), (err, bound) =>
       err ? reject(new Error(`OTLP/gRPC receiver cannot listen on ${options.host}:${options.port}: ${err.message}`)) : resolve(bound),
     ),
   );

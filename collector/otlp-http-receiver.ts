@@ -16,6 +16,7 @@
  * message never echoes more than a short, capped piece of the input.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { gunzip, inflate, type InputType } from 'node:zlib';
 import { promisify } from 'node:util';
@@ -23,6 +24,7 @@ import { errorSummary } from '../pipeline/stage-runner.js';
 import type { Logger } from '../pipeline/logger.js';
 import type { LogsData } from '../schemas/otlp-logs.js';
 import type { TracesData } from '../schemas/otlp-traces.js';
+import type { ApiKeyAuth, Caller, TlsMaterial } from './auth.js';
 import { FULLY_ACCEPTED, type ExportOutcome } from './export-outcome.js';
 import { InflightBudget, refusalOf, SHUTTING_DOWN, type Refusal } from './ingest-admission.js';
 import { OtlpDecodeError } from './otlp-decode-error.js';
@@ -39,20 +41,20 @@ const JSON_TYPE = 'application/json';
 type Encoding = typeof PROTOBUF | typeof JSON_TYPE;
 
 /** google.rpc.Code values used in error bodies. */
-const RPC_CODE = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, RESOURCE_EXHAUSTED: 8, INTERNAL: 13, UNAVAILABLE: 14, UNIMPLEMENTED: 12 } as const;
+const RPC_CODE = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, PERMISSION_DENIED: 7, RESOURCE_EXHAUSTED: 8, INTERNAL: 13, UNAVAILABLE: 14, UNIMPLEMENTED: 12, UNAUTHENTICATED: 16 } as const;
 
 const ACCEPTED_PATHS = `traces to ${TRACES.path} and logs to ${LOGS.path}`;
 
 /** Decodes a body of one signal, hands it on, and returns the success response body. */
-type Route = (body: Buffer, encoding: Encoding) => Promise<Uint8Array | string>;
+type Route = (body: Buffer, encoding: Encoding, caller: Caller | null) => Promise<Uint8Array | string>;
 
-function route<D>(signal: OtlpSignal<D>, maxRecords: number, accept: (data: D) => Promise<ExportOutcome | void>): Route {
-  return async (body, encoding) => {
+function route<D>(signal: OtlpSignal<D>, maxRecords: number, accept: (data: D, caller: Caller | null) => Promise<ExportOutcome | void>): Route {
+  return async (body, encoding, caller) => {
     const data = decodeBody(signal, body, encoding);
     const count = signal.count(data);
     const tooMany = tooManyRecords(signal as OtlpSignal<unknown>, count, maxRecords);
     if (tooMany) throw new HttpError(413, RPC_CODE.RESOURCE_EXHAUSTED, tooMany);
-    const { rejected, message } = (count > 0 ? await accept(data) : undefined) ?? FULLY_ACCEPTED;
+    const { rejected, message } = (count > 0 ? await accept(data, caller) : undefined) ?? FULLY_ACCEPTED;
     return encoding === PROTOBUF ? signal.encodeResponse(rejected, message) : signal.encodeResponseJson(rejected, message);
   };
 }
@@ -61,12 +63,17 @@ export interface OtlpHttpReceiverOptions {
   host: string;
   port: number;
   /**
-   * Called with every decoded trace request holding spans; resolves when its accepted spans are
-   * durable, with the spans it refused (answered as partial_success), if any.
+   * Called with every decoded trace request holding spans (and who sent it, when auth is on);
+   * resolves when its accepted spans are durable, with the spans it refused (answered as
+   * partial_success), if any.
    */
-  onTraces(data: TracesData): Promise<ExportOutcome | void>;
+  onTraces(data: TracesData, caller: Caller | null): Promise<ExportOutcome | void>;
   /** The same for logs requests holding records. */
-  onLogs(data: LogsData): Promise<ExportOutcome | void>;
+  onLogs(data: LogsData, caller: Caller | null): Promise<ExportOutcome | void>;
+  /** API keys: checked on the headers, before the body is read. Off when absent. */
+  auth?: ApiKeyAuth;
+  /** Serve HTTPS (and require client certificates, for mTLS) when given. */
+  tls?: TlsMaterial | null;
   logger: Logger;
   /** Largest accepted body, compressed and again after decompression. @default 20 MiB */
   maxBodyBytes?: number;
@@ -107,21 +114,26 @@ export async function startOtlpHttpReceiver(options: OtlpHttpReceiverOptions): P
   const maxRecords = options.maxRecordsPerRequest ?? 100_000;
   const budget = new InflightBudget(options.maxInflightBytes ?? 16 * 1024 * 1024);
   const routes = new Map<string, Route>([
-    [TRACES.path, route(TRACES, maxRecords, (data) => options.onTraces(data))],
-    [LOGS.path, route(LOGS, maxRecords, (data) => options.onLogs(data))],
+    [TRACES.path, route(TRACES, maxRecords, (data, caller) => options.onTraces(data, caller))],
+    [LOGS.path, route(LOGS, maxRecords, (data, caller) => options.onLogs(data, caller))],
   ]);
   let closing = false;
 
   // Slow clients: Node answers 408 and closes once headers or the whole request take too long,
   // checked every second (the default check runs every 30 s).
-  const server: Server = createServer({ connectionsCheckingInterval: 1000, headersTimeout: options.headerTimeoutMs ?? 10_000, requestTimeout: options.requestTimeoutMs ?? 30_000 }, (req, res) => {
+  const serverOptions = { connectionsCheckingInterval: 1000, headersTimeout: options.headerTimeoutMs ?? 10_000, requestTimeout: options.requestTimeoutMs ?? 30_000 };
+  const tls = options.tls ?? null;
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((err: unknown) => {
       // handle() answers every error it expects; this is the last line of defence.
       log.error({ err: errorSummary(err) }, 'unexpected error handling a request');
       if (!res.headersSent) respondError(res, JSON_TYPE, new HttpError(500, RPC_CODE.INTERNAL, 'internal error'));
       else res.destroy();
     });
-  });
+  };
+  const server: Server = tls
+    ? createHttpsServer({ ...serverOptions, cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca } : {}), requestCert: tls.requireClientCert, rejectUnauthorized: true }, onRequest)
+    : createServer(serverOptions, onRequest);
   server.keepAliveTimeout = 65_000;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -138,6 +150,17 @@ export async function startOtlpHttpReceiver(options: OtlpHttpReceiverOptions): P
       return respondError(res, JSON_TYPE, new HttpError(405, RPC_CODE.UNIMPLEMENTED, `method ${short(req.method ?? '')} not allowed: use POST`));
     }
     const encoding = mediaType(req.headers['content-type']);
+    let caller: Caller | null = null;
+    if (options.auth?.enabled) {
+      // Judged on the headers alone: the body is discarded unread when the key is not good.
+      const verdict = options.auth.authenticate(headerValue(req, options.auth.header));
+      if (!verdict.ok) {
+        req.resume();
+        if (verdict.status === 401 && options.auth.header === 'authorization') res.setHeader('WWW-Authenticate', 'Bearer realm="chainwatch"');
+        return respondError(res, encoding ?? JSON_TYPE, new HttpError(verdict.status, verdict.status === 401 ? RPC_CODE.UNAUTHENTICATED : RPC_CODE.PERMISSION_DENIED, verdict.message));
+      }
+      caller = verdict.caller;
+    }
     if (encoding === null) {
       req.resume();
       return respondError(
@@ -160,7 +183,7 @@ export async function startOtlpHttpReceiver(options: OtlpHttpReceiverOptions): P
       const raw = await decompress(await readBody(req, maxBody), req.headers['content-encoding'], maxBody);
       if (!budget.tryAcquire(raw.length)) throw refusedError(budget.refusal);
       held = raw.length;
-      const response = await accept(raw, encoding);
+      const response = await accept(raw, encoding, caller);
       res.statusCode = 200;
       res.setHeader('Content-Type', encoding);
       res.end(response);
@@ -187,7 +210,7 @@ export async function startOtlpHttpReceiver(options: OtlpHttpReceiverOptions): P
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   let closed: Promise<void> | null = null;
   return {
-    url: `http://${host}:${address.port}`,
+    url: `${tls ? 'https' : 'http'}://${host}:${address.port}`,
     port: address.port,
     close: (timeoutMs = 10_000) =>
       (closed ??= new Promise<void>((resolve) => {
@@ -200,6 +223,11 @@ export async function startOtlpHttpReceiver(options: OtlpHttpReceiverOptions): P
         server.closeIdleConnections();
       })),
   };
+}
+
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
 }
 
 function mediaType(header: string | undefined): Encoding | null {

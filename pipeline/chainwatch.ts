@@ -9,6 +9,7 @@
  * own topic, consumer group and table.
  */
 import { applyAttributeLimits, type AttributeLimitCounts } from '../collector/attribute-limits.js';
+import { ApiKeyAuth, loadTls, stampTenant, type Caller } from '../collector/auth.js';
 import type { ExportOutcome } from '../collector/export-outcome.js';
 import { validateLogs, validateTraces } from '../collector/validate-records.js';
 import { startOtlpGrpcReceiver, type OtlpGrpcReceiver } from '../collector/otlp-grpc-receiver.js';
@@ -183,11 +184,13 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
           validate: (data: D) => ExportOutcome,
           publish: (data: D) => Promise<void>,
         ) =>
-        async (data: D): Promise<ExportOutcome> => {
+        async (data: D, caller: Caller | null): Promise<ExportOutcome> => {
           // Records that cannot be stored are refused (partial_success); the rest go on.
           const outcome = validate(data);
           if (outcome.rejected > 0 && countRecords(layout, data) === 0) return outcome;
           stripReservedAttributes(layout, data);
+          // The tenant label comes from the API key alone; whatever a client sent under it goes.
+          stampTenant(layout, data, caller?.tenant);
           applyAttributeLimits(layout, data, attributeLimits, limitCounts);
           const output = redaction ? await redaction.process(data) : {};
           await Promise.all([publish(data), ...(output.publish ?? []).map((p) => bus.publish(p.topic, p.messages))]);
@@ -201,7 +204,9 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
         logger,
       };
       const { limits } = config.collector;
-      const shared = { maxInflightBytes: config.collector.max_inflight_bytes, maxRecordsPerRequest: limits.max_records_per_request, ...handlers };
+      const tls = config.collector.tls ? loadTls(config.collector.tls) : null;
+      const auth = new ApiKeyAuth(config.collector.auth);
+      const shared = { maxInflightBytes: config.collector.max_inflight_bytes, maxRecordsPerRequest: limits.max_records_per_request, auth, tls, ...handlers };
       receiver = await startOtlpHttpReceiver({
         host: config.collector.http.host,
         port: config.collector.http.port,

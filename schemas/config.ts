@@ -66,6 +66,60 @@ export const collectorConfigSchema = z
      * whatever the number of connections. @default 16777216 (16 MiB)
      */
     max_inflight_bytes: positiveInt().default(16 * 1024 * 1024),
+    /** API keys: with auth on, a request without a valid key is refused (401/403) before its body is read. */
+    auth: z
+      .strictObject({
+        /** @default false */
+        enabled: z.boolean({ error: (iss) => `expected true or false, got ${describe(iss.input)}` }).default(false),
+        /** `authorization` (value `Bearer <key>`), or the name of a header (gRPC: metadata key) carrying the raw key. @default "authorization" */
+        header: z
+          .string({ error: (iss) => `expected a header name, got ${describe(iss.input)}` })
+          .regex(/^[A-Za-z0-9-]+$/, { error: (iss) => `expected a header name (letters, digits, dashes), got ${describe(iss.input)}` })
+          .default('authorization'),
+        keys: z
+          .array(
+            z.strictObject({
+              /** Shown in logs and in 403 messages; never the key. */
+              name: nonEmpty('a key name'),
+              /** Hex SHA-256 of the key (`chainwatch hash-key` prints it): the only form a key is kept in. */
+              sha256: z.string({ error: (iss) => `expected a hex SHA-256 digest, got ${describe(iss.input)}` }).regex(/^[0-9a-fA-F]{64}$/, {
+                error: (iss) => `expected 64 hex digits (the SHA-256 of the key, from chainwatch hash-key), got ${describe(iss.input)}`,
+              }),
+              /** Stamped on everything this key sends, as the resource attribute chainwatch.tenant. */
+              tenant: nonEmpty('a tenant label').optional(),
+              /** A revoked key is refused with 403. @default false */
+              revoked: z.boolean({ error: (iss) => `expected true or false, got ${describe(iss.input)}` }).default(false),
+            }),
+          )
+          .default([]),
+      })
+      .prefault({})
+      .superRefine((auth, ctx) => {
+        if (auth.enabled && auth.keys.length === 0) ctx.addIssue({ code: 'custom', path: ['keys'], message: 'auth is enabled but no keys are configured' });
+        const seen = new Map<string, number>();
+        auth.keys.forEach((k, i) => {
+          for (const [what, value] of [['name', k.name], ['sha256', k.sha256.toLowerCase()]] as const) {
+            const id = `${what}:${value}`;
+            if (seen.has(id)) ctx.addIssue({ code: 'custom', path: ['keys', i, what], message: `duplicate ${what}: the same as keys[${seen.get(id)}]` });
+            else seen.set(id, i);
+          }
+        });
+      }),
+    /** TLS for both receivers; with client_auth "require", mTLS (a client certificate signed by client_ca_file). */
+    tls: z
+      .strictObject({
+        cert_file: nonEmpty('a file path'),
+        key_file: nonEmpty('a file path'),
+        client_ca_file: nonEmpty('a file path').optional(),
+        /** @default "none" */
+        client_auth: z.enum(['none', 'require'], { error: (iss) => `expected "none" or "require", got ${describe(iss.input)}` }).default('none'),
+      })
+      .superRefine((tls, ctx) => {
+        if (tls.client_auth === 'require' && tls.client_ca_file === undefined) {
+          ctx.addIssue({ code: 'custom', path: ['client_ca_file'], message: 'required when client_auth is "require" (the CA that signs client certificates)' });
+        }
+      })
+      .optional(),
     /** What one request may hold, and how long a client may take to send it. */
     limits: z
       .strictObject({

@@ -3,6 +3,7 @@
  * start → SIGTERM → a clean exit, and the demo estate (inside start, and as its own command).
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +28,26 @@ describe('chainwatch command', () => {
       expect(r.stdout).toMatch(/migrate\s+create or upgrade the ClickHouse schema/);
       expect(r.stdout).toMatch(/demo\s+run the demo estate/);
       expect(r.stdout).toContain('--no-demo');
+      expect(r.stdout).toMatch(/hash-key\s+read an API key on standard input/);
     }
+  });
+
+  it('hashes an API key read on standard input into the form collector.auth.keys keeps', async () => {
+    const key = 'cw_live_3f9a1c0d7e';
+    const expected = createHash('sha256').update(key).digest('hex');
+    for (const stdin of [`${key}\n`, key, `${key}\r\n`]) {
+      const r = await runCli(['hash-key'], { stdin });
+      expect(r).toEqual({ code: 0, stdout: `sha256: ${expected}\n`, stderr: '' });
+    }
+    for (const stdin of ['', '\n', 'two\nlines\n']) {
+      const r = await runCli(['hash-key'], { stdin });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe('chainwatch: hash-key reads one API key (a single line, not empty) on standard input\n');
+      expect(r.stdout).toBe('');
+    }
+    const misplaced = await runCli(['hash-key', '--demo'], { stdin: key });
+    expect(misplaced.code).toBe(2);
+    expect(misplaced.stderr).toContain('--demo is not an option of hash-key');
   });
 
   it('is reachable as npx chainwatch', async () => {

@@ -7,6 +7,7 @@
  * `exporter-logs-otlp-grpc`. What the SDK produced is also kept in memory, so a test can compare
  * what ClickHouse stored with it.
  */
+import { Metadata } from '@grpc/grpc-js';
 import { context, propagation, trace, type Tracer } from '@opentelemetry/api';
 import { ExportResultCode, hrTimeToNanoseconds, type ExportResult } from '@opentelemetry/core';
 import { OTLPLogExporter as OTLPLogExporterGrpc } from '@opentelemetry/exporter-logs-otlp-grpc';
@@ -30,8 +31,10 @@ export function otlpEndpoint(app: { otlpHttpUrl: string | null; otlpGrpcAddress:
   return protocol.startsWith('grpc') ? `http://${app.otlpGrpcAddress!}` : app.otlpHttpUrl!;
 }
 
-function grpcOptions(baseUrl: string, protocol: OtlpProtocol): { url: string; compression?: CompressionAlgorithm } {
-  return { url: baseUrl, ...(protocol === 'grpc+gzip' ? { compression: CompressionAlgorithm.GZIP } : {}) };
+function grpcOptions(baseUrl: string, protocol: OtlpProtocol, headers: Record<string, string> = {}): { url: string; compression?: CompressionAlgorithm; metadata: Metadata } {
+  const metadata = new Metadata();
+  for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
+  return { url: baseUrl, metadata, ...(protocol === 'grpc+gzip' ? { compression: CompressionAlgorithm.GZIP } : {}) };
 }
 
 export interface SdkExportResult {
@@ -48,6 +51,8 @@ export interface SdkExportResult {
 export async function emitAndExport(options: {
   baseUrl: string;
   protocol: OtlpProtocol;
+  /** Sent with the export (gRPC: as metadata), e.g. an Authorization header. */
+  headers?: Record<string, string>;
   resourceAttributes: Record<string, string | number | boolean | string[]>;
   emit(tracer: Tracer): void | Promise<void>;
 }): Promise<SdkExportResult> {
@@ -72,11 +77,12 @@ export async function emitAndExport(options: {
     await sdk.shutdown();
   }
   const url = `${options.baseUrl}/v1/traces`;
+  const headers = options.headers ?? {};
   const exporter = options.protocol.startsWith('grpc')
-    ? new OTLPTraceExporterGrpc(grpcOptions(options.baseUrl, options.protocol))
+    ? new OTLPTraceExporterGrpc(grpcOptions(options.baseUrl, options.protocol, headers))
     : options.protocol === 'http/protobuf'
-      ? new OTLPTraceExporterProto({ url })
-      : new OTLPTraceExporterJson({ url });
+      ? new OTLPTraceExporterProto({ url, headers })
+      : new OTLPTraceExporterJson({ url, headers });
   const result = await new Promise<{ code: ExportResultCode; error?: Error }>((resolve) => exporter.export(spans, resolve));
   await exporter.shutdown();
   return { spans, code: result.code, ...(result.error ? { error: result.error } : {}) };
