@@ -34,21 +34,23 @@ describe('validateTraces', () => {
       span('long span id', { spanId: '00f067aa0ba902b700' }),
       span('zero span id', { spanId: '0'.repeat(16) }),
       span('short parent', { parentSpanId: '0102' }),
-      span('zero parent', { parentSpanId: '0'.repeat(16) }),
+      span('zero parent is a root', { parentSpanId: '0'.repeat(16) }),
       span('late start', { startTimeUnixNano: BEYOND_INT64 }),
       span('late end', { endTimeUnixNano: BEYOND_INT64 }),
       span('late event', { events: [{ timeUnixNano: BEYOND_INT64, name: 'e', attributes: [], droppedAttributesCount: 0 }] }),
       span('c', { startTimeUnixNano: BEYOND_INT64 - 1n, endTimeUnixNano: BEYOND_INT64 - 1n }),
     ]);
     expect(validateTraces(data)).toEqual({
-      rejected: 11,
+      rejected: 10,
       message:
-        '11 of 14 spans rejected: 1 with no trace id, 1 with a trace id that is not 16 bytes, 1 with an all-zero trace id, 1 with no span id, ' +
-        '1 with a span id that is not 8 bytes, 1 with an all-zero span id, 1 with a parent span id that is not 8 bytes, 1 with an all-zero parent span id, ' +
+        '10 of 14 spans rejected: 1 with no trace id, 1 with a trace id that is not 16 bytes, 1 with an all-zero trace id, 1 with no span id, ' +
+        '1 with a span id that is not 8 bytes, 1 with an all-zero span id, 1 with a parent span id that is not 8 bytes, ' +
         '1 with a start time after 2262-04-11 (not representable), 1 with an end time after 2262-04-11 (not representable), ' +
         '1 with an event time after 2262-04-11 (not representable)',
     });
-    expect(data.resourceSpans[0]!.scopeSpans[0]!.spans.map((s) => s.name)).toEqual(['a', 'b', 'c']);
+    const kept = data.resourceSpans[0]!.scopeSpans[0]!.spans;
+    expect(kept.map((s) => s.name)).toEqual(['a', 'b', 'zero parent is a root', 'c']);
+    expect(kept[2]!.parentSpanId).toBe('');
   });
 
   it('says "span" for a request of one', () => {
@@ -63,20 +65,24 @@ describe('validateLogs', () => {
     expect(data.resourceLogs[0]!.scopeLogs[0]!.logRecords).toHaveLength(2);
   });
 
-  it('refuses records with unusable ids or times and keeps the rest', () => {
+  it('clears invalid ids (the record is then not tied to a trace), refuses unstorable times, keeps the rest', () => {
     const data = createLogsData('svc', [
       createLogRecord({ body: 'kept' }),
-      createLogRecord({ body: 'short trace', traceId: '0af7' }),
-      createLogRecord({ body: 'zero span', spanId: '0'.repeat(16) }),
+      createLogRecord({ body: 'short trace', traceId: '0af7', spanId: SPAN }),
+      createLogRecord({ body: 'zero span', traceId: TRACE, spanId: '0'.repeat(16) }),
+      createLogRecord({ body: 'zero trace, long span', traceId: '0'.repeat(32), spanId: `${SPAN}00` }),
       createLogRecord({ body: 'late', timeUnixNano: BEYOND_INT64 }),
       createLogRecord({ body: 'late observed', observedTimeUnixNano: BEYOND_INT64 }),
     ]);
     expect(validateLogs(data)).toEqual({
-      rejected: 4,
-      message:
-        '4 of 5 log records rejected: 1 with a trace id that is not 16 bytes, 1 with an all-zero span id, 1 with a time after 2262-04-11 (not representable), ' +
-        '1 with an observed time after 2262-04-11 (not representable)',
+      rejected: 2,
+      message: '2 of 6 log records rejected: 1 with a time after 2262-04-11 (not representable), 1 with an observed time after 2262-04-11 (not representable)',
     });
-    expect(data.resourceLogs[0]!.scopeLogs[0]!.logRecords.map((r) => r.body)).toEqual(['kept']);
+    expect(data.resourceLogs[0]!.scopeLogs[0]!.logRecords.map((r) => [r.body, r.traceId, r.spanId])).toEqual([
+      ['kept', '', ''],
+      ['short trace', '', SPAN],
+      ['zero span', TRACE, ''],
+      ['zero trace, long span', '', ''],
+    ]);
   });
 });

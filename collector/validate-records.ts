@@ -7,8 +7,11 @@
  *
  * Rules (ids are lowercase hex after decoding; '' is absent):
  * - a span needs a trace id of 16 bytes and a span id of 8 bytes, neither all zero; its parent
- *   span id is absent or 8 bytes, not all zero;
- * - a log record's trace id is absent or 16 bytes, its span id absent or 8 bytes, neither all zero;
+ *   span id is absent or 8 bytes; an all-zero parent span id is the invalid span id, read as
+ *   absent (a root span), as the Collector does;
+ * - a log record's trace and span ids are optional: one that is invalid (the wrong length, or all
+ *   zero) is cleared, and the record kept, as logs.proto asks ("the receivers SHOULD assume that
+ *   the log record is not associated with a trace if … the field contains an invalid value");
  * - every timestamp fits DateTime64(9), that is at most 2^63-1 ns after the epoch (2262-04-11).
  */
 import type { LogsData } from '../schemas/otlp-logs.js';
@@ -57,6 +60,7 @@ export function validateTraces(data: TracesData): ExportOutcome {
     for (const ss of rs.scopeSpans) {
       total += ss.spans.length;
       const kept = ss.spans.filter((span) => {
+        if (span.parentSpanId.length === SPAN_ID_HEX && ALL_ZERO.test(span.parentSpanId)) span.parentSpanId = '';
         const problem =
           idProblem(span.traceId, TRACE_ID_HEX, 'trace id', true) ??
           idProblem(span.spanId, SPAN_ID_HEX, 'span id', true) ??
@@ -89,9 +93,9 @@ export function validateLogs(data: LogsData): ExportOutcome {
     for (const sl of rl.scopeLogs) {
       total += sl.logRecords.length;
       const kept = sl.logRecords.filter((record) => {
+        if (idProblem(record.traceId, TRACE_ID_HEX, 'trace id', false)) record.traceId = '';
+        if (idProblem(record.spanId, SPAN_ID_HEX, 'span id', false)) record.spanId = '';
         const problem =
-          idProblem(record.traceId, TRACE_ID_HEX, 'trace id', false) ??
-          idProblem(record.spanId, SPAN_ID_HEX, 'span id', false) ??
           timeProblem(record.timeUnixNano, 'time') ??
           timeProblem(record.observedTimeUnixNano, 'observed time');
         if (problem) refusals.add(problem);

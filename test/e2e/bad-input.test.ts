@@ -233,7 +233,7 @@ describe('bad input at the OTLP/HTTP receiver', () => {
     expect(await countStoredSpans(app.clickhouse!, `TraceId = '${valid}' AND SpanName = 'kept'`)).toBe(1);
   });
 
-  it('answers partial_success in protobuf for a span time past 2262 and a log record with a 4-byte span id', async () => {
+  it('answers partial_success in protobuf for a span time past 2262 and a log record time past 2262; a 4-byte log span id is cleared', async () => {
     const late = oneSpan('44444444444444444444444444444444', 'from the far future');
     late.resourceSpans[0]!.scopeSpans[0]!.spans[0]!.endTimeUnixNano = (1n << 64n) - 1n;
     const r = await post(url, '/v1/traces', Buffer.from(encodeExportTraceServiceRequest(late)), { 'content-type': 'application/x-protobuf' });
@@ -242,13 +242,14 @@ describe('bad input at the OTLP/HTTP receiver', () => {
     expect(await countStoredSpans(app.clickhouse!, "TraceId = '44444444444444444444444444444444'")).toBe(0);
 
     const logs = createLogsData('bad-input-test', [
-      createLogRecord({ timeUnixNano: 1_700_000_000_000_000_000n, body: 'partial log kept' }),
-      createLogRecord({ timeUnixNano: 1_700_000_000_000_000_000n, body: 'partial log refused', spanId: '01020304' }),
+      createLogRecord({ timeUnixNano: 1_700_000_000_000_000_000n, body: 'partial log kept', spanId: '01020304' }),
+      createLogRecord({ timeUnixNano: (1n << 63n) + 1n, body: 'partial log refused' }),
     ]);
     const l = await post(url, '/v1/logs', Buffer.from(encodeExportLogsServiceRequest(logs)), { 'content-type': 'application/x-protobuf' });
     expect(l.status).toBe(200);
-    expect(l.body).toEqual(Buffer.from(encodeExportLogsServiceResponse(1, '1 of 2 log records rejected: 1 with a span id that is not 8 bytes')));
+    expect(l.body).toEqual(Buffer.from(encodeExportLogsServiceResponse(1, '1 of 2 log records rejected: 1 with a time after 2262-04-11 (not representable)')));
     expect(await countStoredLogs(app.clickhouse!, "Body LIKE 'partial log%'")).toBe(1);
+    expect(await countStoredLogs(app.clickhouse!, "Body = 'partial log kept' AND SpanId = ''")).toBe(1);
   });
 
   it('keeps serving afterwards, and what was stored before is intact', async () => {
