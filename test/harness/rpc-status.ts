@@ -3,28 +3,12 @@
  * independently of the collector's encoder so a test does not check the code with itself.
  */
 export function decodeRpcStatusForTest(buf: Uint8Array): { code: number; message: string } {
-  let pos = 0;
   let code = 0;
   let message = '';
-  const varint = (): number => {
-    let result = 0;
-    let shift = 0;
-    for (;;) {
-      const b = buf[pos++]!;
-      result += (b & 0x7f) * 2 ** shift;
-      if (b < 0x80) return result;
-      shift += 7;
-    }
-  };
-  while (pos < buf.length) {
-    const tag = varint();
-    const field = tag >>> 3;
-    if (field === 1 && (tag & 7) === 0) code = varint();
-    else if (field === 2 && (tag & 7) === 2) {
-      const len = varint();
-      message = Buffer.from(buf.subarray(pos, pos + len)).toString('utf8');
-      pos += len;
-    } else throw new Error(`unexpected field ${field} in google.rpc.Status`);
+  for (const f of readFieldsForTest(buf)) {
+    if (f.field === 1 && f.wire === 0) code = f.value as number;
+    else if (f.field === 2 && f.wire === 2) message = Buffer.from(f.value as Uint8Array).toString('utf8');
+    else throw new Error(`unexpected field ${f.field} in google.rpc.Status`);
   }
   return { code, message };
 }
@@ -34,31 +18,7 @@ export function decodeRpcStatusForTest(buf: Uint8Array): { code: number; message
  * retry delay of a google.rpc.RetryInfo among them, if any. Independent of the collector's encoder.
  */
 export function decodeRpcStatusDetailsForTest(buf: Uint8Array): { code: number; message: string; details: string[]; retryDelayS: number | null } {
-  const fields = (b: Uint8Array): { field: number; wire: number; value: number | Uint8Array }[] => {
-    const out: { field: number; wire: number; value: number | Uint8Array }[] = [];
-    let pos = 0;
-    const varint = (): number => {
-      let result = 0;
-      let shift = 0;
-      for (;;) {
-        const byte = b[pos++]!;
-        result += (byte & 0x7f) * 2 ** shift;
-        if (byte < 0x80) return result;
-        shift += 7;
-      }
-    };
-    while (pos < b.length) {
-      const tag = varint();
-      const wire = tag & 7;
-      if (wire === 0) out.push({ field: tag >>> 3, wire, value: varint() });
-      else if (wire === 2) {
-        const len = varint();
-        out.push({ field: tag >>> 3, wire, value: b.subarray(pos, pos + len) });
-        pos += len;
-      } else throw new Error(`unexpected wire type ${wire}`);
-    }
-    return out;
-  };
+  const fields = readFieldsForTest;
   const text = (v: number | Uint8Array): string => Buffer.from(v as Uint8Array).toString('utf8');
   let code = 0;
   let message = '';
@@ -79,4 +39,32 @@ export function decodeRpcStatusDetailsForTest(buf: Uint8Array): { code: number; 
     }
   }
   return { code, message, details, retryDelayS };
+}
+
+/** The varint and length-delimited fields of a protobuf message, in order (other wire types throw). */
+export function readFieldsForTest(b: Uint8Array): { field: number; wire: number; value: number | Uint8Array }[] {
+  const out: { field: number; wire: number; value: number | Uint8Array }[] = [];
+  let pos = 0;
+  const varint = (): number => {
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      if (pos >= b.length) throw new Error('truncated varint');
+      const byte = b[pos++]!;
+      result += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return result;
+      shift += 7;
+    }
+  };
+  while (pos < b.length) {
+    const tag = varint();
+    const wire = tag & 7;
+    if (wire === 0) out.push({ field: tag >>> 3, wire, value: varint() });
+    else if (wire === 2) {
+      const len = varint();
+      out.push({ field: tag >>> 3, wire, value: b.subarray(pos, pos + len) });
+      pos += len;
+    } else throw new Error(`unexpected wire type ${wire}`);
+  }
+  return out;
 }
