@@ -64,7 +64,7 @@ async function runLoad(url: string, seconds: number): Promise<LoadResult> {
 
 async function measure(redaction: boolean, seconds: number): Promise<{ spansPerSecond: number; spansPerCpuSecond: number; failures: number }> {
   const config = parseConfig(
-    { collector: { http: { port: 0 }, grpc: { enabled: false } }, bus: { memory: { max_pending_messages: 1_000_000 } }, stages: { redaction: { enabled: redaction, hmac_key: 'bench-key-0123456789abcdef0123456789' } } },
+    { collector: { http: { port: 0 }, grpc: { enabled: false } }, admin: { enabled: false }, bus: { memory: { max_pending_messages: 1_000_000 } }, stages: { redaction: { enabled: redaction, hmac_key: 'bench-key-0123456789abcdef0123456789' } } },
     '(bench)',
   );
   const app = await startChainwatch(config, silentLogger(), ['collector']);

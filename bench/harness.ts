@@ -150,6 +150,7 @@ function runLoadChild(options: { target: string; payloadFile: string; concurrenc
 function embeddedConfig(o: Options, name: string, redaction: boolean, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     collector: { http: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 0 } },
+    admin: { port: 0 },
     clickhouse: { kind: 'embedded', path: join(o.workDir, `chdb-${name}`), database: 'bench' },
     stages: { redaction: { enabled: redaction, hmac_key: HMAC_KEY } },
     ...extra,

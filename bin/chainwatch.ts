@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import type { DemoStats, RunningDemo } from '../demo/demo-runner.js';
 import { formatClock } from '../demo/incidents.js';
 import { ConfigError, loadConfig } from '../pipeline/config-loader.js';
-import { migrateAll, startChainwatch } from '../pipeline/chainwatch.js';
+import { migrateAll, startChainwatch, type Role } from '../pipeline/chainwatch.js';
 import { createLogger, type Logger } from '../pipeline/logger.js';
 import { errorSummary } from '../pipeline/stage-runner.js';
 import type { Config } from '../schemas/config.js';
@@ -27,6 +27,8 @@ Commands:
   start      run every stage in one process: the OTLP receiver (traces and logs), the bus
              and storage (embedded by default: in-process bus, ClickHouse engine
              in-process); without --config it also runs the demo estate against itself
+  collector  the OTLP receivers and the inline stages (redaction), publishing to Kafka
+  worker     consuming stages, one or several roles per process (--role), on Kafka
   demo       run the demo estate: 8 simulated services calling 11 sub-processors through
              the OpenTelemetry SDK, with scheduled incidents, sending OTLP to a collector
   migrate    create or upgrade the ClickHouse schema, and the Kafka topics when the bus
@@ -38,6 +40,11 @@ Commands:
 Options:
   -c, --config FILE   YAML configuration file (default: embedded defaults, no file)
   -h, --help          show this text
+
+worker options:
+  --role ROLE         a role this worker runs (repeat, or separate with commas): storage
+                      (spans, log records and findings into ClickHouse). Workers of one role
+                      share its topics' partitions through their consumer group.
 
 start options:
   --demo              run the demo estate even though a config file is given
@@ -79,6 +86,7 @@ async function main(argv: string[]): Promise<number> {
         seed: { type: 'string' },
         incidents: { type: 'string' },
         'cycle-s': { type: 'string' },
+        role: { type: 'string', multiple: true },
       },
     });
   } catch (err) {
@@ -96,7 +104,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (command === 'hash-key') {
-    const misplacedFlag = (['config', ...DEMO_FLAGS, 'demo', 'no-demo'] as const).find((flag) => flags[flag] !== undefined);
+    const misplacedFlag = (['config', ...DEMO_FLAGS, 'demo', 'no-demo', 'role'] as const).find((flag) => flags[flag] !== undefined);
     if (misplacedFlag) {
       process.stderr.write(`chainwatch: --${misplacedFlag} is not an option of hash-key (see chainwatch --help)\n`);
       return 2;
@@ -112,13 +120,14 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`sha256: ${sha256Hex(key)}\n`);
     return 0;
   }
-  if (command !== 'start' && command !== 'migrate' && command !== 'demo') {
+  if (!['start', 'collector', 'worker', 'migrate', 'demo'].includes(command)) {
     process.stderr.write(`chainwatch: unknown command ${JSON.stringify(command)}\n\n${HELP}`);
     return 2;
   }
   const misplaced = [
     ...(command === 'demo' ? [] : DEMO_FLAGS.filter((flag) => flags[flag] !== undefined)),
     ...(command === 'start' ? [] : (['demo', 'no-demo'] as const).filter((flag) => flags[flag] !== undefined)),
+    ...(command === 'worker' || flags.role === undefined ? [] : ['role']),
   ];
   if (misplaced.length > 0) {
     process.stderr.write(`chainwatch: --${misplaced[0]} is not an option of ${command} (see chainwatch --help)\n`);
@@ -127,6 +136,16 @@ async function main(argv: string[]): Promise<number> {
   if (flags.demo && flags['no-demo']) {
     process.stderr.write('chainwatch: --demo and --no-demo contradict each other\n');
     return 2;
+  }
+  let roles: Role[] = ['collector', 'storage'];
+  if (command === 'collector') roles = ['collector'];
+  if (command === 'worker') {
+    const chosen = workerRoles(flags.role ?? []);
+    if (typeof chosen === 'string') {
+      process.stderr.write(`chainwatch: ${chosen}\n`);
+      return 2;
+    }
+    roles = chosen;
   }
 
   let config: Config;
@@ -161,9 +180,15 @@ async function main(argv: string[]): Promise<number> {
     return runDemoCommand(settings, logger);
   }
 
-  const app = await startChainwatch(config, logger);
+  if (command !== 'start' && config.bus.kind !== 'kafka') {
+    const where = flags.config === undefined ? 'without a config file the bus is in-process' : `${flags.config} has bus.kind: ${config.bus.kind}`;
+    process.stderr.write(`chainwatch: ${command} needs bus.kind: kafka (${where}, which joins stages only inside one process; run chainwatch start for that)\n`);
+    return 2;
+  }
+
+  const app = await startChainwatch(config, logger, roles);
   // The quick start (no file) shows traffic; a deployment (a file) does not, unless asked.
-  const demoOn = flags['no-demo'] ? false : (flags.demo ?? (flags.config === undefined || config.demo.enabled));
+  const demoOn = command === 'start' && (flags['no-demo'] ? false : (flags.demo ?? (flags.config === undefined || config.demo.enabled)));
   let demo: RunningDemo | null = null;
   if (demoOn) {
     const { runDemo } = await loadDemo();
@@ -182,21 +207,26 @@ async function main(argv: string[]): Promise<number> {
   const bus =
     config.bus.kind === 'memory' ? 'in-process bus' : `Kafka ${config.bus.kafka!.brokers.join(',')} topics ${config.bus.topics.spans}, ${config.bus.topics.logs}`;
   const howToTurnOff = flags.demo ? 'run without --demo' : flags.config === undefined ? 'start with --no-demo' : `set demo.enabled: false in ${flags.config}`;
-  process.stdout.write(
-    `chainwatch is running (${bus}; ${where})\n` +
-      `  OTLP/HTTP traces:  POST ${app.otlpHttpUrl}/v1/traces  (application/x-protobuf or application/json)\n` +
-      `  OTLP/HTTP logs:    POST ${app.otlpHttpUrl}/v1/logs\n` +
-      (app.otlpGrpcAddress ? `  OTLP/gRPC:         ${app.otlpGrpcAddress}  (TraceService/Export, LogsService/Export; ${config.collector.tls ? 'TLS' : 'insecure'})\n` : '') +
-      `  point a service at it:  OTEL_EXPORTER_OTLP_ENDPOINT=${app.otlpHttpUrl}` +
-      (app.otlpGrpcAddress ? `  (or OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_ENDPOINT=${config.collector.tls ? 'https' : 'http'}://${app.otlpGrpcAddress})` : '') +
-      `\n` +
-      (config.collector.auth.enabled ? `  API keys required (${config.collector.auth.header === 'authorization' ? 'Authorization: Bearer <key>' : `header ${config.collector.auth.header}`}); ${config.collector.auth.keys.filter((k) => !k.revoked).length} active\n` : '') +
+  const adminLine = app.adminUrl ? `  health and metrics: ${app.adminUrl}/healthz, ${app.adminUrl}/readyz, ${app.adminUrl}/metrics\n` : '';
+  const collectorLines = (): string =>
+    `  OTLP/HTTP traces:  POST ${app.otlpHttpUrl}/v1/traces  (application/x-protobuf or application/json)\n` +
+    `  OTLP/HTTP logs:    POST ${app.otlpHttpUrl}/v1/logs\n` +
+    (app.otlpGrpcAddress ? `  OTLP/gRPC:         ${app.otlpGrpcAddress}  (TraceService/Export, LogsService/Export; ${config.collector.tls ? 'TLS' : 'insecure'})\n` : '') +
+    `  point a service at it:  OTEL_EXPORTER_OTLP_ENDPOINT=${app.otlpHttpUrl}` +
+    (app.otlpGrpcAddress ? `  (or OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_ENDPOINT=${config.collector.tls ? 'https' : 'http'}://${app.otlpGrpcAddress})` : '') +
+    `\n` +
+    (config.collector.auth.enabled ? `  API keys required (${config.collector.auth.header === 'authorization' ? 'Authorization: Bearer <key>' : `header ${config.collector.auth.header}`}); ${config.collector.auth.keys.filter((k) => !k.revoked).length} active\n` : '');
+  const banners: Record<string, () => string> = {
+    start: () =>
+      `chainwatch is running (${bus}; ${where})\n` +
+      collectorLines() +
       `  spans are stored in ${config.clickhouse.database}.otel_traces, log records in ${config.clickhouse.database}.otel_logs\n` +
-      (demo
-        ? `  demo traffic is on: ${demoHeadline(demo)}, sent to this collector; to turn it off, ${howToTurnOff}\n${demoAccessNote(config)}${demo.timeline}`
-        : '') +
-      `Press Ctrl-C to stop.\n`,
-  );
+      adminLine +
+      (demo ? `  demo traffic is on: ${demoHeadline(demo)}, sent to this collector; to turn it off, ${howToTurnOff}\n${demoAccessNote(config)}${demo.timeline}` : ''),
+    collector: () => `chainwatch collector is running (${bus})\n${collectorLines()}${adminLine}`,
+    worker: () => `chainwatch worker is running (roles: ${roles.join(', ')}; ${bus}; ${where})\n${app.stages.map((stage) => `  ${stage.name}: topic ${stage.topic}, consumer group ${stage.group}\n`).join('')}${adminLine}`,
+  };
+  process.stdout.write(`${banners[command]!()}Press Ctrl-C to stop.\n`);
 
   await new Promise<void>((resolve) => {
     let signals = 0;
@@ -223,6 +253,21 @@ async function main(argv: string[]): Promise<number> {
     process.on('SIGTERM', onSignal);
   });
   return 0;
+}
+
+/** Roles a worker can run, and the ones still to come (named so a deployment can be written ahead). */
+const WORKER_ROLES: readonly Role[] = ['storage'];
+const PLANNED_ROLES = ['inventory', 'anomaly', 'sla', 'alerting'];
+
+/** The --role values of a worker (repeated or comma-separated), or what is wrong with them. */
+function workerRoles(values: readonly string[]): Role[] | string {
+  const names = values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  if (names.length === 0) return `worker needs at least one --role (${WORKER_ROLES.join(', ')})`;
+  for (const name of names) {
+    if (PLANNED_ROLES.includes(name)) return `role "${name}" is not in this version of chainwatch yet; available: ${WORKER_ROLES.join(', ')}`;
+    if (!(WORKER_ROLES as readonly string[]).includes(name)) return `unknown role ${JSON.stringify(name)}; available: ${WORKER_ROLES.join(', ')}`;
+  }
+  return [...new Set(names)] as Role[];
 }
 
 /** The demo and the OpenTelemetry SDK load only when a demo runs: other commands start faster. */

@@ -9,6 +9,18 @@ export interface ExportOutcome {
   readonly rejected: number;
   /** Why, for the client (never echoes record contents). Empty when nothing was rejected. */
   readonly message: string;
+  /** How many records were refused for each reason (for metrics). */
+  readonly reasons?: Readonly<Record<string, number>>;
 }
+
+/** One answered export request, for metrics: the transport, the signal, and the HTTP status or gRPC code name. */
+export interface AnsweredRequest {
+  transport: 'http' | 'grpc';
+  /** `traces`, `logs`, or `other` (unknown paths, metrics). */
+  signal: string;
+  status: string;
+}
+
+export type AnswerObserver = (answer: AnsweredRequest) => void;
 
 export const FULLY_ACCEPTED: ExportOutcome = Object.freeze({ rejected: 0, message: '' });

@@ -24,7 +24,7 @@ import type { Logger } from '../pipeline/logger.js';
 import type { LogsData } from '../schemas/otlp-logs.js';
 import type { TracesData } from '../schemas/otlp-traces.js';
 import { grpcServerCredentials, type ApiKeyAuth, type Caller, type TlsMaterial } from './auth.js';
-import { FULLY_ACCEPTED, type ExportOutcome } from './export-outcome.js';
+import { FULLY_ACCEPTED, type AnswerObserver, type ExportOutcome } from './export-outcome.js';
 import { InflightBudget, refusalOf, SHUTTING_DOWN, type Refusal } from './ingest-admission.js';
 import { OtlpDecodeError } from './otlp-decode-error.js';
 import { LOGS, METRICS_GRPC_METHOD, TRACES, tooManyRecords, type OtlpSignal } from './otlp-signals.js';
@@ -36,6 +36,8 @@ export interface OtlpGrpcReceiverOptions {
   onTraces(data: TracesData, caller: Caller | null): Promise<ExportOutcome | void>;
   /** The same for logs requests holding records. */
   onLogs(data: LogsData, caller: Caller | null): Promise<ExportOutcome | void>;
+  /** Told of every answered call (metrics). */
+  onAnswered?: AnswerObserver;
   /** API keys in the call's metadata, checked before the message is decoded. Off when absent. */
   auth?: ApiKeyAuth;
   /** Serve TLS (mTLS when a client certificate is required) when given. */
@@ -98,9 +100,16 @@ export async function startOtlpGrpcReceiver(options: OtlpGrpcReceiverOptions): P
   const handler =
     <D>(signal: OtlpSignal<D>, accept: (data: D, caller: Caller | null) => Promise<ExportOutcome | void>) =>
     (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>): void => {
+      const name = signal.name;
       exportCall(signal, accept, call.request, call.metadata).then(
-        (response) => callback(null, response),
-        (err: GrpcError) => callback(err),
+        (response) => {
+          options.onAnswered?.({ transport: 'grpc', signal: name, status: status[status.OK] });
+          callback(null, response);
+        },
+        (err: GrpcError) => {
+          options.onAnswered?.({ transport: 'grpc', signal: name, status: status[err.code] ?? String(err.code) });
+          callback(err);
+        },
       );
     };
 

@@ -25,7 +25,7 @@ import type { Logger } from '../pipeline/logger.js';
 import type { LogsData } from '../schemas/otlp-logs.js';
 import type { TracesData } from '../schemas/otlp-traces.js';
 import type { ApiKeyAuth, Caller, TlsMaterial } from './auth.js';
-import { FULLY_ACCEPTED, type ExportOutcome } from './export-outcome.js';
+import { FULLY_ACCEPTED, type AnswerObserver, type ExportOutcome } from './export-outcome.js';
 import { InflightBudget, refusalOf, SHUTTING_DOWN, type Refusal } from './ingest-admission.js';
 import { OtlpDecodeError } from './otlp-decode-error.js';
 import { encodeRpcStatusJson } from './otlp-json.js';
@@ -70,6 +70,8 @@ export interface OtlpHttpReceiverOptions {
   onTraces(data: TracesData, caller: Caller | null): Promise<ExportOutcome | void>;
   /** The same for logs requests holding records. */
   onLogs(data: LogsData, caller: Caller | null): Promise<ExportOutcome | void>;
+  /** Told of every answered request (metrics). */
+  onAnswered?: AnswerObserver;
   /** API keys: checked on the headers, before the body is read. Off when absent. */
   auth?: ApiKeyAuth;
   /** Serve HTTPS (and require client certificates, for mTLS) when given. */
@@ -124,6 +126,12 @@ export async function startOtlpHttpReceiver(options: OtlpHttpReceiverOptions): P
   const serverOptions = { connectionsCheckingInterval: 1000, headersTimeout: options.headerTimeoutMs ?? 10_000, requestTimeout: options.requestTimeoutMs ?? 30_000 };
   const tls = options.tls ?? null;
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    if (options.onAnswered) {
+      const observe = options.onAnswered;
+      const path = (req.url ?? '/').split('?')[0];
+      const signal = path === TRACES.path ? TRACES.name : path === LOGS.path ? LOGS.name : 'other';
+      res.once('finish', () => observe({ transport: 'http', signal, status: String(res.statusCode) }));
+    }
     handle(req, res).catch((err: unknown) => {
       // handle() answers every error it expects; this is the last line of defence.
       log.error({ err: errorSummary(err) }, 'unexpected error handling a request');

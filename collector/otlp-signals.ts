@@ -11,6 +11,8 @@ import { decodeExportLogsServiceRequest, encodeExportLogsServiceResponse } from 
 import { decodeExportTraceServiceRequest, encodeExportTraceServiceResponse } from './otlp-protobuf.js';
 
 export interface OtlpSignal<D> {
+  /** `traces` or `logs`: the signal's name in metrics. */
+  readonly name: 'traces' | 'logs';
   /** The OTLP/HTTP path. */
   readonly path: string;
   /** The OTLP/gRPC method. */
@@ -27,6 +29,7 @@ export interface OtlpSignal<D> {
 }
 
 export const TRACES: OtlpSignal<TracesData> = {
+  name: 'traces',
   path: '/v1/traces',
   grpcMethod: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
   requestName: 'ExportTraceServiceRequest',
@@ -39,6 +42,7 @@ export const TRACES: OtlpSignal<TracesData> = {
 };
 
 export const LOGS: OtlpSignal<LogsData> = {
+  name: 'logs',
   path: '/v1/logs',
   grpcMethod: '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
   requestName: 'ExportLogsServiceRequest',

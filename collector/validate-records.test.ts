@@ -47,6 +47,18 @@ describe('validateTraces', () => {
         '1 with a span id that is not 8 bytes, 1 with an all-zero span id, 1 with a parent span id that is not 8 bytes, ' +
         '1 with a start time after 2262-04-11 (not representable), 1 with an end time after 2262-04-11 (not representable), ' +
         '1 with an event time after 2262-04-11 (not representable)',
+      reasons: {
+        'no trace id': 1,
+        'a trace id that is not 16 bytes': 1,
+        'an all-zero trace id': 1,
+        'no span id': 1,
+        'a span id that is not 8 bytes': 1,
+        'an all-zero span id': 1,
+        'a parent span id that is not 8 bytes': 1,
+        'a start time after 2262-04-11 (not representable)': 1,
+        'an end time after 2262-04-11 (not representable)': 1,
+        'an event time after 2262-04-11 (not representable)': 1,
+      },
     });
     const kept = data.resourceSpans[0]!.scopeSpans[0]!.spans;
     expect(kept.map((s) => s.name)).toEqual(['a', 'b', 'zero parent is a root', 'c']);
@@ -54,7 +66,7 @@ describe('validateTraces', () => {
   });
 
   it('says "span" for a request of one', () => {
-    expect(validateTraces(createTracesData('svc', [span('x', { spanId: '' })]))).toEqual({ rejected: 1, message: '1 of 1 span rejected: 1 with no span id' });
+    expect(validateTraces(createTracesData('svc', [span('x', { spanId: '' })]))).toEqual({ rejected: 1, message: '1 of 1 span rejected: 1 with no span id', reasons: { 'no span id': 1 } });
   });
 });
 
@@ -77,6 +89,7 @@ describe('validateLogs', () => {
     expect(validateLogs(data)).toEqual({
       rejected: 2,
       message: '2 of 6 log records rejected: 1 with a time after 2262-04-11 (not representable), 1 with an observed time after 2262-04-11 (not representable)',
+      reasons: { 'a time after 2262-04-11 (not representable)': 1, 'an observed time after 2262-04-11 (not representable)': 1 },
     });
     expect(data.resourceLogs[0]!.scopeLogs[0]!.logRecords.map((r) => [r.body, r.traceId, r.spanId])).toEqual([
       ['kept', '', ''],

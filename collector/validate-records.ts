@@ -48,7 +48,7 @@ class Refusals {
   outcome(noun: string, total: number): ExportOutcome {
     if (this.count === 0) return FULLY_ACCEPTED;
     const why = [...this.#reasons].map(([reason, n]) => `${n} with ${reason}`).join(', ');
-    return { rejected: this.count, message: `${this.count} of ${total} ${noun} rejected: ${why}` };
+    return { rejected: this.count, message: `${this.count} of ${total} ${noun} rejected: ${why}`, reasons: Object.fromEntries(this.#reasons) };
   }
 }
 

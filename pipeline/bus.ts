@@ -58,9 +58,24 @@ export interface Subscription {
   stop(): Promise<void>;
 }
 
+/** How far a consumer group of this process is behind the end of one partition. */
+export interface ConsumerLag {
+  topic: string;
+  partition: number;
+  group: string;
+  /** Messages published and not yet committed by the group. */
+  lag: number;
+}
+
 export interface Bus {
   readonly kind: 'memory' | 'kafka';
   start(): Promise<void>;
+  /** Messages accepted by publish and not yet durable (in-process: not yet handled by every group; Kafka: not yet sent). */
+  queueDepth(): number;
+  /** Lag of every subscription of this process, per partition. */
+  consumerLag(): Promise<ConsumerLag[]>;
+  /** Resolves when the bus can be reached (Kafka: the cluster answers), else rejects saying why. */
+  ping(): Promise<void>;
   publish(topic: string, messages: BusMessage[]): Promise<void>;
   subscribe(options: SubscribeOptions, handler: BatchHandler): Promise<Subscription>;
   /** Stops every subscription and the producer. Safe before start and twice. */

@@ -10,7 +10,7 @@
  */
 import { applyAttributeLimits, type AttributeLimitCounts } from '../collector/attribute-limits.js';
 import { ApiKeyAuth, loadTls, stampTenant, type Caller } from '../collector/auth.js';
-import type { ExportOutcome } from '../collector/export-outcome.js';
+import type { AnsweredRequest, ExportOutcome } from '../collector/export-outcome.js';
 import { validateLogs, validateTraces } from '../collector/validate-records.js';
 import { startOtlpGrpcReceiver, type OtlpGrpcReceiver } from '../collector/otlp-grpc-receiver.js';
 import { startOtlpHttpReceiver, type OtlpHttpReceiver } from '../collector/otlp-http-receiver.js';
@@ -27,10 +27,12 @@ import type { Config } from '../schemas/config.js';
 import { countRecords, type ResourceGroup, type ScopeGroup, type SignalLayout } from '../schemas/otlp-common.js';
 import { LOGS_LAYOUT, type LogsData } from '../schemas/otlp-logs.js';
 import { TRACES_LAYOUT, type TracesData } from '../schemas/otlp-traces.js';
+import { startAdminServer, type AdminServer, type ReadinessCheck } from './admin-server.js';
 import type { Bus } from './bus.js';
 import { KafkaBus } from './kafka-bus.js';
 import type { Logger } from './logger.js';
 import { MemoryBus } from './memory-bus.js';
+import { PipelineMetrics } from './metrics.js';
 import { runConsumerStage, type BatchDecoder, type RunningStage } from './stage-runner.js';
 import type { Stage } from './stage.js';
 
@@ -51,6 +53,9 @@ export interface Chainwatch {
   readonly stages: readonly RunningStage[];
   /** The collector's redactor (null when redaction is off or the collector runs elsewhere). */
   readonly redactor: Redactor | null;
+  /** Base URL of the admin port (/healthz, /readyz, /metrics), when it is enabled. */
+  readonly adminUrl: string | null;
+  readonly metrics: PipelineMetrics;
   /** Graceful stop; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -133,21 +138,46 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
   let summaryTimer: NodeJS.Timeout | undefined;
   let limitsTimer: NodeJS.Timeout | undefined;
   const limitCounts: AttributeLimitCounts = { attributesDropped: 0, valuesTruncated: 0 };
+  const metrics = new PipelineMetrics();
+  let admin: AdminServer | null = null;
 
   const stop = async (): Promise<void> => {
+    admin?.markStopping();
     clearInterval(summaryTimer);
     clearInterval(limitsTimer);
     await Promise.all([receiver?.close(config.shutdown_timeout_s * 1000), grpcReceiver?.close(config.shutdown_timeout_s * 1000)]);
     await Promise.all(stages.map((s) => s.stop()));
     await bus.shutdown();
     await clickhouse?.close();
+    await admin?.close();
   };
 
   try {
+    metrics.watch({
+      bus,
+      stages: () => stages,
+      redactionMatches: () => redaction?.redactor.counts ?? {},
+      attributeLimits: () => limitCounts,
+    });
+    if (config.admin.enabled) {
+      // First, so liveness answers while the rest starts; readiness waits for what the roles need.
+      const checks: ReadinessCheck[] = [{ name: 'bus', check: () => bus.ping() }];
+      if (roles.includes('storage')) {
+        checks.push({
+          name: 'clickhouse',
+          check: async () => {
+            if (!clickhouse) throw new Error('not connected yet');
+            await (await clickhouse.client.query({ query: 'SELECT 1', format: 'JSONEachRow' })).json();
+          },
+        });
+      }
+      admin = await startAdminServer({ host: config.admin.host, port: config.admin.port, metrics, checks, logger });
+    }
     await bus.start();
     if (bus instanceof KafkaBus) await ensureKafkaTopics(bus, config);
     if (roles.includes('storage')) {
       clickhouse = await openClickHouse(config.clickhouse);
+      clickhouse.onInsert = (table, rows, seconds, ok) => metrics.inserted(table, rows, seconds, ok);
       await migrate(clickhouse);
       const storage = config.stages.storage;
       // Each storage stage reads its topic as its own consumer group.
@@ -180,27 +210,35 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
       // outputs are published together; the request is acknowledged once all of them are durable.
       const accept =
         <D extends TracesData | LogsData, R extends ResourceGroup, S extends ScopeGroup, I extends AttributedRecord>(
+          signal: 'traces' | 'logs',
           layout: SignalLayout<D, R, S, I>,
           validate: (data: D) => ExportOutcome,
           publish: (data: D) => Promise<void>,
         ) =>
         async (data: D, caller: Caller | null): Promise<ExportOutcome> => {
+          const received = countRecords(layout, data);
           // Records that cannot be stored are refused (partial_success); the rest go on.
           const outcome = validate(data);
-          if (outcome.rejected > 0 && countRecords(layout, data) === 0) return outcome;
+          const kept = outcome.rejected > 0 ? countRecords(layout, data) : received;
+          if (kept === 0) {
+            metrics.records(signal, received, 0, outcome.reasons);
+            return outcome;
+          }
           stripReservedAttributes(layout, data);
           // The tenant label comes from the API key alone; whatever a client sent under it goes.
           stampTenant(layout, data, caller?.tenant);
           applyAttributeLimits(layout, data, attributeLimits, limitCounts);
           const output = redaction ? await redaction.process(data) : {};
           await Promise.all([publish(data), ...(output.publish ?? []).map((p) => bus.publish(p.topic, p.messages))]);
+          metrics.records(signal, received, kept, outcome.reasons);
           return outcome;
         };
       const publishing = { bus, traceKeyBuckets: config.bus.trace_key_buckets };
       const attributeLimits = { maxAttributes: config.collector.limits.max_attributes, maxValueLength: config.collector.limits.max_attribute_value_length };
       const handlers = {
-        onTraces: accept(TRACES_LAYOUT, validateTraces, createTracePublisher({ ...publishing, topic: config.bus.topics.spans })),
-        onLogs: accept(LOGS_LAYOUT, validateLogs, createLogPublisher({ ...publishing, topic: config.bus.topics.logs })),
+        onTraces: accept('traces', TRACES_LAYOUT, validateTraces, createTracePublisher({ ...publishing, topic: config.bus.topics.spans })),
+        onLogs: accept('logs', LOGS_LAYOUT, validateLogs, createLogPublisher({ ...publishing, topic: config.bus.topics.logs })),
+        onAnswered: (a: AnsweredRequest) => metrics.answered(a),
         logger,
       };
       const { limits } = config.collector;
@@ -234,6 +272,8 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
     clickhouse,
     stages,
     redactor: redaction?.redactor ?? null,
+    adminUrl: admin?.url ?? null,
+    metrics,
     stop: () => (stopping ??= stop()),
   };
 }

@@ -11,8 +11,8 @@
  * each fetched partition batch is cut into chunks of at most `maxBatchMessages`, and a chunk's
  * offsets are committed only after the handler resolved for it.
  */
-import { Kafka, logLevel, Partitioners, type Consumer, type KafkaConfig as KafkaJsConfig, type LogEntry, type Producer } from 'kafkajs';
-import type { BatchHandler, Bus, BusMessage, ConsumedMessage, SubscribeOptions, Subscription } from './bus.js';
+import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type KafkaConfig as KafkaJsConfig, type LogEntry, type Producer } from 'kafkajs';
+import type { BatchHandler, Bus, BusMessage, ConsumedMessage, ConsumerLag, SubscribeOptions, Subscription } from './bus.js';
 import { BusUnavailableError, ShutdownError } from './errors.js';
 import type { Logger } from './logger.js';
 
@@ -56,7 +56,8 @@ export class KafkaBus implements Bus {
   readonly #options: KafkaBusOptions;
   #producer: Producer | null = null;
   #connecting: Promise<Producer> | null = null;
-  readonly #subscriptions = new Set<Subscription>();
+  /** Each subscription of this process, with what it reads (for the lag). */
+  readonly #subscriptions = new Map<Subscription, { group: string; topic: string }>();
   readonly #queue: PendingPublish[] = [];
   #draining: Promise<void> | null = null;
   #publishes = 0;
@@ -88,6 +89,58 @@ export class KafkaBus implements Bus {
 
   async start(): Promise<void> {
     await this.#ensureProducer();
+  }
+
+  queueDepth(): number {
+    let depth = 0;
+    for (const entry of this.#queue) depth += entry.messages.length;
+    return depth;
+  }
+
+  /** An admin client for one task, always disconnected afterwards. */
+  async #withAdmin<T>(task: (admin: Admin) => Promise<T>): Promise<T> {
+    const admin = this.#kafka.admin();
+    await admin.connect();
+    try {
+      return await task(admin);
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  async consumerLag(): Promise<ConsumerLag[]> {
+    const reading = [...this.#subscriptions.values()];
+    if (reading.length === 0) return [];
+    return this.#withAdmin(async (admin) => {
+      const ends = new Map<string, { partition: number; high: string; low: string }[]>();
+      for (const topic of new Set(reading.map((r) => r.topic))) ends.set(topic, await admin.fetchTopicOffsets(topic));
+      const lags: ConsumerLag[] = [];
+      for (const { group, topic } of reading) {
+        const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+        const byPartition = new Map((committed?.partitions ?? []).map((p) => [p.partition, p.offset]));
+        for (const end of ends.get(topic) ?? []) {
+          const at = byPartition.get(end.partition);
+          // -1: nothing committed yet, so the group starts from the beginning of what is kept.
+          const from = at === undefined || BigInt(at) < 0n ? BigInt(end.low) : BigInt(at);
+          lags.push({ topic, partition: end.partition, group, lag: Number(BigInt(end.high) - from) });
+        }
+      }
+      return lags;
+    });
+  }
+
+  async ping(): Promise<void> {
+    const answered = this.#withAdmin((admin) => admin.describeCluster());
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new BusUnavailableError(`Kafka at ${this.#options.brokers.join(',')} did not answer within ${this.#options.requestTimeoutMs} ms`, 5000)), this.#options.requestTimeoutMs);
+    });
+    try {
+      await Promise.race([answered, late]);
+    } finally {
+      clearTimeout(timer);
+      answered.catch(() => {});
+    }
   }
 
   /** Creates the topics that do not exist yet (existing ones are left as they are). Returns those created. */
@@ -231,14 +284,14 @@ export class KafkaBus implements Bus {
         return stopped;
       },
     };
-    this.#subscriptions.add(subscription);
+    this.#subscriptions.set(subscription, { group: options.group, topic: options.topic });
     return subscription;
   }
 
   async shutdown(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.all([...this.#subscriptions].map((s) => s.stop()));
+    await Promise.all([...this.#subscriptions.keys()].map((s) => s.stop()));
     // Publishes accepted before shutdown are written (or fail) before the producer goes.
     while (this.#draining) await this.#draining;
     const producer = this.#producer ?? (this.#connecting ? await this.#connecting.catch(() => null) : null);

@@ -7,7 +7,7 @@
  * it is durably stored). Memory is bounded: a publish that would leave more than
  * `maxPendingMessages` uncommitted messages is refused with `BusFullError`.
  */
-import type { BatchHandler, Bus, BusMessage, ConsumedMessage, SubscribeOptions, Subscription } from './bus.js';
+import type { BatchHandler, Bus, BusMessage, ConsumerLag, ConsumedMessage, SubscribeOptions, Subscription } from './bus.js';
 import { BusFullError, ShutdownError, sleep } from './errors.js';
 
 interface PendingPublish {
@@ -83,6 +83,22 @@ export class MemoryBus implements Bus {
   }
 
   async start(): Promise<void> {}
+
+  queueDepth(): number {
+    let depth = 0;
+    for (const topic of this.#topics.values()) depth += topic.end - topic.minCommitted();
+    return depth;
+  }
+
+  async consumerLag(): Promise<ConsumerLag[]> {
+    const lags: ConsumerLag[] = [];
+    for (const [name, topic] of this.#topics) for (const g of topic.groups.values()) lags.push({ topic: name, partition: 0, group: g.name, lag: topic.end - g.committed });
+    return lags;
+  }
+
+  async ping(): Promise<void> {
+    if (this.#closed) throw new ShutdownError('bus is shut down');
+  }
 
   publish(topicName: string, messages: BusMessage[]): Promise<void> {
     if (this.#closed) return Promise.reject(new ShutdownError('bus is shut down'));

@@ -18,6 +18,8 @@ export interface StageStats {
   messages: number;
   /** Messages dropped because they could not be decoded, or by a permanent stage error. */
   droppedMessages: number;
+  /** The same, by reason (the decoder's reason, or `permanent error`). */
+  droppedByReason: Record<string, number>;
   retries: number;
 }
 
@@ -39,6 +41,9 @@ export interface ConsumerStageOptions<In> {
 
 export interface RunningStage {
   readonly name: string;
+  /** The topic it consumes, and as which consumer group. */
+  readonly topic: string;
+  readonly group: string;
   readonly stats: Readonly<StageStats>;
   /** Stops consuming, lets the batch in flight finish or abandons its retries, then shuts the stage down. */
   stop(): Promise<void>;
@@ -47,7 +52,11 @@ export interface RunningStage {
 export async function runConsumerStage<In>(options: ConsumerStageOptions<In>): Promise<RunningStage> {
   const { bus, stage, logger } = options;
   const log = logger.child({ stage: stage.name, topic: options.topic, group: options.group });
-  const stats: StageStats = { batches: 0, messages: 0, droppedMessages: 0, retries: 0 };
+  const stats: StageStats = { batches: 0, messages: 0, droppedMessages: 0, droppedByReason: {}, retries: 0 };
+  const drop = (reason: string, count: number): void => {
+    stats.droppedMessages += count;
+    stats.droppedByReason[reason] = (stats.droppedByReason[reason] ?? 0) + count;
+  };
   await stage.start();
 
   const subscription = await bus.subscribe(
@@ -59,7 +68,7 @@ export async function runConsumerStage<In>(options: ConsumerStageOptions<In>): P
       });
       if (rejected.size > 0) {
         const count = [...rejected.values()].reduce((a, b) => a + b, 0);
-        stats.droppedMessages += count;
+        for (const [reason, n] of rejected) drop(reason, n);
         log.warn({ dropped: count, reasons: Object.fromEntries(rejected) }, 'dropped undecodable messages');
       }
       const ctx = { batchId: batchId(batch), signal };
@@ -72,7 +81,7 @@ export async function runConsumerStage<In>(options: ConsumerStageOptions<In>): P
         } catch (err) {
           if (signal.aborted) throw new ShutdownError();
           if (err instanceof PermanentError) {
-            stats.droppedMessages += batch.messages.length;
+            drop('permanent error', batch.messages.length);
             log.error({ err: errorSummary(err), batch: ctx.batchId, messages: batch.messages.length }, 'batch dropped: permanent error');
             break;
           }
@@ -94,6 +103,8 @@ export async function runConsumerStage<In>(options: ConsumerStageOptions<In>): P
   let stopping: Promise<void> | null = null;
   return {
     name: stage.name,
+    topic: options.topic,
+    group: options.group,
     stats,
     stop: () => {
       stopping ??= (async () => {

@@ -219,9 +219,22 @@ export const storageStageConfigSchema = z
   })
   .prefault({});
 
+/** The admin port: /healthz, /readyz and Prometheus /metrics. */
+export const adminConfigSchema = z
+  .strictObject({
+    /** @default true */
+    enabled: z.boolean({ error: (iss) => `expected true or false, got ${describe(iss.input)}` }).default(true),
+    /** @default "127.0.0.1" */
+    host: nonEmpty('a host name or address').default('127.0.0.1'),
+    /** @default 9464 */
+    port: port.default(9464),
+  })
+  .prefault({});
+
 export const configSchema = z
   .strictObject({
     collector: collectorConfigSchema,
+    admin: adminConfigSchema,
     bus: busConfigSchema,
     clickhouse: clickhouseConfigSchema,
     stages: z

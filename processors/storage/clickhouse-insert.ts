@@ -46,6 +46,8 @@ export async function insertIdempotent(ch: ClickHouse, req: InsertRequest): Prom
     deduplicate_blocks_in_dependent_materialized_views: 1 as const,
   };
   const { data } = req;
+  const started = performance.now();
+  const observe = (ok: boolean): void => ch.onInsert?.(req.table, req.rows, (performance.now() - started) / 1000, ok);
   try {
     if (data.format === 'TabSeparated' && ch.rawInsert) {
       await ch.rawInsert({ table: req.table, values: data.body, format: data.format, columns: req.columns, settings, signal: req.signal });
@@ -59,7 +61,9 @@ export async function insertIdempotent(ch: ClickHouse, req: InsertRequest): Prom
         abort_signal: req.signal,
       });
     }
+    observe(true);
   } catch (err) {
+    observe(false);
     const code = clickHouseErrorCode(err);
     if (PERMANENT_CODES.has(code)) {
       const type = (err as { type?: string }).type ?? `code ${code}`;

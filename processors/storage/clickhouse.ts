@@ -24,6 +24,8 @@ export interface ClickHouse {
    * as `client` does: a ClickHouseError with the engine's code and type. Null for a server.
    */
   rawInsert: ((params: RawInsertParams) => Promise<void>) | null;
+  /** Told of every insert made through insertIdempotent: table, rows, seconds, success (metrics). */
+  onInsert?: (table: string, rows: number, seconds: number, ok: boolean) => void;
   close(): Promise<void>;
 }
 

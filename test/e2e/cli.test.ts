@@ -74,6 +74,27 @@ describe('chainwatch command', () => {
     expect(r.stdout).toBe('');
   });
 
+  it('refuses a worker without roles, with roles not in this version, and collector or worker on the in-process bus', async () => {
+    const none = await runCli(['worker']);
+    expect(none).toMatchObject({ code: 2, stderr: 'chainwatch: worker needs at least one --role (storage)\n' });
+    const planned = await runCli(['worker', '--role', 'storage,anomaly']);
+    expect(planned).toMatchObject({ code: 2, stderr: 'chainwatch: role "anomaly" is not in this version of chainwatch yet; available: storage\n' });
+    const unknown = await runCli(['worker', '--role', 'storge']);
+    expect(unknown).toMatchObject({ code: 2, stderr: 'chainwatch: unknown role "storge"; available: storage\n' });
+    const misplaced = await runCli(['collector', '--role', 'storage']);
+    expect(misplaced).toMatchObject({ code: 2, stderr: 'chainwatch: --role is not an option of collector (see chainwatch --help)\n' });
+    for (const command of [['collector'], ['worker', '--role', 'storage']]) {
+      const memory = await runCli(command);
+      expect(memory.code).toBe(2);
+      expect(memory.stderr).toBe(
+        `chainwatch: ${command[0]} needs bus.kind: kafka (without a config file the bus is in-process, which joins stages only inside one process; run chainwatch start for that)\n`,
+      );
+    }
+    const help = await runCli(['--help']);
+    expect(help.stdout).toMatch(/collector\s+the OTLP receivers and the inline stages/);
+    expect(help.stdout).toMatch(/worker\s+consuming stages, one or several roles per process \(--role\)/);
+  });
+
   it('migrates idempotently', async () => {
     const file = tempConfig('clickhouse:\n  path: $DIR/engine\n  database: cli_migrate\n');
     const first = await runCli(['--config', file, 'migrate']);
@@ -86,10 +107,13 @@ describe('chainwatch command', () => {
   });
 
   it('starts, prints where to send OTLP, and exits cleanly on SIGTERM', async () => {
-    const file = tempConfig('collector:\n  http:\n    port: 0\n  grpc:\n    port: 0\nclickhouse:\n  path: $DIR/engine\n');
+    const file = tempConfig('collector:\n  http:\n    port: 0\n  grpc:\n    port: 0\nadmin:\n  port: 0\nclickhouse:\n  path: $DIR/engine\n');
     const app = await startCli(['--config', file]);
     expect(app.output()).toMatch(/OTEL_EXPORTER_OTLP_ENDPOINT=http:\/\/127\.0\.0\.1:\d+/);
     expect(app.output()).toContain(`OTLP/HTTP logs:    POST ${app.otlpUrl}/v1/logs`);
+    const admin = /health and metrics: (http:\/\/127\.0\.0\.1:\d+)\/healthz/.exec(app.output())?.[1];
+    expect(admin).toBeDefined();
+    expect(await (await fetch(`${admin}/readyz`)).json()).toEqual({ status: 'ready', checks: { bus: 'ok', clickhouse: 'ok' } });
     for (const signal of ['traces', 'logs']) {
       const res = await fetch(`${app.otlpUrl}/v1/${signal}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
       expect(res.status).toBe(200);
@@ -116,7 +140,7 @@ describe('chainwatch command', () => {
   });
 
   it('runs the demo estate inside start (--demo) and as its own command against a running collector', async () => {
-    const file = tempConfig('collector:\n  http:\n    port: 0\n  grpc:\n    port: 0\nclickhouse:\n  path: $DIR/engine\ndemo:\n  rate: 10\n  seed: 3\n');
+    const file = tempConfig('collector:\n  http:\n    port: 0\n  grpc:\n    port: 0\nadmin:\n  port: 0\nclickhouse:\n  path: $DIR/engine\ndemo:\n  rate: 10\n  seed: 3\n');
     const app = await startCli(['--config', file, '--demo']);
     try {
       await new Promise((resolve) => setTimeout(resolve, 300));

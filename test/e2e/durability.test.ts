@@ -43,7 +43,7 @@ describe('durability in embedded mode', () => {
   it('keeps every acknowledged span across kill -9', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cw-kill9-'));
     const file = join(dir, 'chainwatch.yaml');
-    writeFileSync(file, `collector:\n  http:\n    port: 0\n  grpc:\n    port: 0\nclickhouse:\n  path: ${dir}/engine\n  database: kill9\n`);
+    writeFileSync(file, `collector:\n  http:\n    port: 0\n  grpc:\n    port: 0\nadmin:\n  port: 0\nclickhouse:\n  path: ${dir}/engine\n  database: kill9\n`);
     const app = await startCli(['--config', file]);
 
     const acked: number[] = [];

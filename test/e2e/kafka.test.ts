@@ -182,4 +182,19 @@ describe('Kafka end to end', () => {
     }
     expect(onTopic.join('\n')).not.toMatch(/sk_live_|eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+/);
   });
+
+  it('reports readiness per role and the consumer lag of every partition on the admin port', async () => {
+    expect(await (await fetch(`${collector.adminUrl}/readyz`)).json()).toEqual({ status: 'ready', checks: { bus: 'ok' } });
+    expect(await (await fetch(`${storage.adminUrl}/readyz`)).json()).toEqual({ status: 'ready', checks: { bus: 'ok', clickhouse: 'ok' } });
+    // Everything published so far is stored: the lag drains to zero on every partition of every group.
+    const group = consumerGroup(config, 'storage');
+    let lags: string[] = [];
+    await waitFor('zero lag on the span topic', async () => {
+      const text = await (await fetch(`${storage.adminUrl}/metrics`)).text();
+      lags = text.split('\n').filter((line) => line.startsWith('chainwatch_consumer_lag{') && line.includes(`group="${group}"`));
+      return lags.length === 3 && lags.every((line) => line.endsWith(' 0'));
+    });
+    expect(lags.map((line) => /partition="(\d)"/.exec(line)![1]).sort()).toEqual(['0', '1', '2']);
+    expect(lags.every((line) => line.includes(`topic="${topic}"`))).toBe(true);
+  });
 });

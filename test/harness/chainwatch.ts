@@ -29,6 +29,7 @@ export function uniqueName(prefix: string): string {
 export function testConfig(overrides: Record<string, unknown> = {}): Config {
   const base = {
     collector: { http: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 0 } },
+    admin: { port: 0 },
     clickhouse: { kind: 'embedded', path: testEngineDir(), database: uniqueName('cw') },
     stages: { storage: { max_wait_ms: 20 } },
   };
