@@ -16,6 +16,7 @@ import { startOtlpGrpcReceiver, type OtlpGrpcReceiver } from '../collector/otlp-
 import { startOtlpHttpReceiver, type OtlpHttpReceiver } from '../collector/otlp-http-receiver.js';
 import { createLogPublisher, createTracePublisher } from '../collector/otlp-publisher.js';
 import { stripReservedAttributes, type AttributedRecord } from '../collector/reserved-attributes.js';
+import { ClickHouseBatchIntentStore } from '../processors/storage/batch-intent-store.js';
 import { migrate, openClickHouse, type ClickHouse } from '../processors/storage/clickhouse.js';
 import { decodeLogMessages, LogStorageStage, StorageStage } from '../processors/storage/storage-stage.js';
 import { transcodeSpanMessages } from '../processors/storage/span-transcoder.js';
@@ -68,7 +69,7 @@ export function consumerGroup(config: Config, role: ConsumerName): string {
 export function createBus(config: Config, logger: Logger): Bus {
   if (config.bus.kind === 'kafka') {
     const k = config.bus.kafka!;
-    return new KafkaBus({ brokers: k.brokers, clientId: k.client_id, requestTimeoutMs: k.request_timeout_ms, logger });
+    return new KafkaBus({ brokers: k.brokers, clientId: k.client_id, requestTimeoutMs: k.request_timeout_ms, sessionTimeoutMs: k.session_timeout_ms, logger });
   }
   return new MemoryBus({ maxPendingMessages: config.bus.memory.max_pending_messages });
 }
@@ -77,7 +78,7 @@ export function createBus(config: Config, logger: Logger): Bus {
 async function ensureKafkaTopics(bus: KafkaBus, config: Config): Promise<string[]> {
   const k = config.bus.kafka!;
   const { spans, logs, findings } = config.bus.topics;
-  return bus.ensureTopics([spans, logs, findings], k.partitions, k.replication_factor);
+  return bus.ensureTopics([spans, logs, findings], { partitions: k.partitions, replicationFactor: k.replication_factor, retentionMs: k.retention_ms });
 }
 
 export interface MigrateReport {
@@ -180,6 +181,7 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
       clickhouse.onInsert = (table, rows, seconds, ok) => metrics.inserted(table, rows, seconds, ok);
       await migrate(clickhouse);
       const storage = config.stages.storage;
+      const intents = new ClickHouseBatchIntentStore(clickhouse);
       // Each storage stage reads its topic as its own consumer group.
       const consume = <In>(topic: string, name: ConsumerName, stage: Stage<In>, decode: BatchDecoder<In>): Promise<RunningStage> =>
         runConsumerStage({
@@ -192,6 +194,8 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
           maxWaitMs: storage.max_wait_ms,
           retryInitialMs: storage.retry_initial_ms,
           retryMaxMs: storage.retry_max_ms,
+          // On Kafka a crashed worker's batch is redelivered elsewhere: intents keep it stored once.
+          intents: bus.kind === 'kafka' ? intents : undefined,
           logger,
         });
       stages.push(

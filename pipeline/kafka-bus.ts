@@ -14,13 +14,22 @@
 import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type KafkaConfig as KafkaJsConfig, type LogEntry, type Producer } from 'kafkajs';
 import type { BatchHandler, Bus, BusMessage, ConsumedMessage, ConsumerLag, SubscribeOptions, Subscription } from './bus.js';
 import { BusUnavailableError, ShutdownError } from './errors.js';
+import { errorSummary } from './stage-runner.js';
 import type { Logger } from './logger.js';
 
 export interface KafkaBusOptions {
   brokers: string[];
   clientId: string;
   requestTimeoutMs: number;
+  /** Consumer group session timeout: a silent member loses its partitions after it. @default 30000 */
+  sessionTimeoutMs?: number;
   logger: Logger;
+}
+
+export interface TopicSettings {
+  partitions: number;
+  replicationFactor: number;
+  retentionMs: number;
 }
 
 const SEND_MS_BUCKETS = 16;
@@ -65,10 +74,12 @@ export class KafkaBus implements Bus {
   /** Produce request round trips by duration: bucket i counts those under 2^i ms (the last, the rest). */
   readonly #sendMs = new Array<number>(SEND_MS_BUCKETS).fill(0);
   #closed = false;
+  readonly #log: Logger;
 
   constructor(options: KafkaBusOptions) {
     this.#options = options;
     const log = options.logger.child({ component: 'kafka' });
+    this.#log = log;
     const config: KafkaJsConfig = {
       clientId: options.clientId,
       brokers: options.brokers,
@@ -144,22 +155,23 @@ export class KafkaBus implements Bus {
   }
 
   /** Creates the topics that do not exist yet (existing ones are left as they are). Returns those created. */
-  async ensureTopics(topics: string[], partitions: number, replicationFactor: number): Promise<string[]> {
-    const admin = this.#kafka.admin();
-    await admin.connect();
-    try {
+  async ensureTopics(topics: string[], settings: TopicSettings): Promise<string[]> {
+    return this.#withAdmin(async (admin) => {
       const existing = new Set(await admin.listTopics());
       const missing = topics.filter((t) => !existing.has(t));
       if (missing.length > 0) {
         await admin.createTopics({
           waitForLeaders: true,
-          topics: missing.map((topic) => ({ topic, numPartitions: partitions, replicationFactor })),
+          topics: missing.map((topic) => ({
+            topic,
+            numPartitions: settings.partitions,
+            replicationFactor: settings.replicationFactor,
+            configEntries: [{ name: 'retention.ms', value: String(settings.retentionMs) }],
+          })),
         });
       }
       return missing;
-    } finally {
-      await admin.disconnect();
-    }
+    });
   }
 
   /**
@@ -241,6 +253,8 @@ export class KafkaBus implements Bus {
       groupId: options.group,
       maxWaitTimeInMs: options.maxWaitMs,
       maxBytesPerPartition: 8 * 1024 * 1024,
+      sessionTimeout: this.#options.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: Math.min(3000, Math.floor((this.#options.sessionTimeoutMs ?? 30_000) / 5)),
       allowAutoTopicCreation: false,
     });
     const abort = new AbortController();
@@ -264,7 +278,11 @@ export class KafkaBus implements Bus {
           } catch (err) {
             // Stopping: leave the chunk uncommitted for whoever owns the partition next.
             if (abort.signal.aborted) return;
-            throw err;
+            // Handed back (the bus contract): fetched again from its first offset, after a pause.
+            this.#log.debug({ err: errorSummary(err), topic: batch.topic, partition: batch.partition, offset: messages[0]!.offset }, 'batch handed back, fetching it again');
+            consumer.seek({ topic: batch.topic, partition: batch.partition, offset: messages[0]!.offset });
+            await new Promise((resolve) => setTimeout(resolve, 200));
+            return;
           }
           const last = messages[messages.length - 1]!.offset;
           resolveOffset(last);

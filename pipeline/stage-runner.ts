@@ -2,13 +2,17 @@
  * Runs a stage as a consumer of a topic: consume a batch → decode → `stage.process` → publish its
  * outputs → commit. The commit happens only after the outputs are published and the stage's own
  * writes are done, so a crash anywhere before it replays the batch (at-least-once), and the
- * batch id handed to the stage is the same on replay, so sinks can deduplicate.
+ * batch id handed to the stage is the same on replay, so sinks can deduplicate. With an intent
+ * store (Kafka), each batch's offsets are recorded before it is written, and a redelivery after a
+ * crash is cut to the recorded batch, so the batch id holds across processes too
+ * (batch-intents.ts).
  *
  * Failures never escape into the consumer loop: a message that does not decode is counted and
  * dropped with a reason; a permanent stage error drops the batch, counted and logged once; any
  * other error is retried with capped, fully jittered backoff until it succeeds or the runner stops.
  */
-import { batchId, type Bus, type ConsumedMessage } from './bus.js';
+import { cutAtIntent, spanOf, type BatchIntent, type BatchIntentStore } from './batch-intents.js';
+import { batchId, type Bus, type ConsumedBatch, type ConsumedMessage } from './bus.js';
 import { backoffDelay, PermanentError, ShutdownError, sleep } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Stage } from './stage.js';
@@ -36,6 +40,8 @@ export interface ConsumerStageOptions<In> {
   maxWaitMs: number;
   retryInitialMs: number;
   retryMaxMs: number;
+  /** Where batch intents are recorded, for exactly-once writes across crashes (Kafka); none in-process. */
+  intents?: BatchIntentStore | undefined;
   logger: Logger;
 }
 
@@ -59,46 +65,72 @@ export async function runConsumerStage<In>(options: ConsumerStageOptions<In>): P
   };
   await stage.start();
 
+  /** Runs `attempt` until it succeeds, retrying with capped full-jitter backoff; false when it failed for good. */
+  async function withRetries(attempt: () => Promise<void>, batch: string, messages: number, signal: AbortSignal, heartbeat: () => Promise<void>): Promise<boolean> {
+    for (let n = 0; ; n++) {
+      if (signal.aborted) throw new ShutdownError();
+      try {
+        await attempt();
+        return true;
+      } catch (err) {
+        if (signal.aborted) throw new ShutdownError();
+        if (err instanceof PermanentError) {
+          drop('permanent error', messages);
+          log.error({ err: errorSummary(err), batch, messages }, 'batch dropped: permanent error');
+          return false;
+        }
+        stats.retries++;
+        const delay = backoffDelay(n, options.retryInitialMs, options.retryMaxMs);
+        // One line at the first failure and then at powers of two: an outage does not flood the log.
+        if ((n & (n + 1)) === 0) log.warn({ err: errorSummary(err), batch, attempt: n + 1, retryInMs: delay }, 'stage failed, retrying');
+        await sleep(delay, signal);
+        await heartbeat().catch(() => {});
+      }
+    }
+  }
+
   const subscription = await bus.subscribe(
     { topic: options.topic, group: options.group, maxBatchMessages: options.maxBatchMessages, maxWaitMs: options.maxWaitMs },
-    async (batch, { signal, heartbeat }) => {
-      const rejected = new Map<string, number>();
-      const input = options.decode(batch.messages, (_message, reason) => {
-        rejected.set(reason, (rejected.get(reason) ?? 0) + 1);
-      });
-      if (rejected.size > 0) {
-        const count = [...rejected.values()].reduce((a, b) => a + b, 0);
-        for (const [reason, n] of rejected) drop(reason, n);
-        log.warn({ dropped: count, reasons: Object.fromEntries(rejected) }, 'dropped undecodable messages');
+    async (delivered, { signal, heartbeat }) => {
+      let parts = [delivered];
+      const intents = options.intents;
+      if (intents) {
+        // A redelivery after a crash is cut where the crashed batch ended (see batch-intents.ts);
+        // one that does not reach that far yet is handed back to the bus to be fetched again.
+        let intent: BatchIntent | null = null;
+        await withRetries(async () => void (intent = await intents.read(options.group, delivered.topic, delivered.partition)), batchId(delivered), delivered.messages.length, signal, heartbeat);
+        parts = cutAtIntent(delivered, intent);
       }
-      const ctx = { batchId: batchId(batch), signal };
-      for (let attempt = 0; ; attempt++) {
-        if (signal.aborted) throw new ShutdownError();
-        try {
-          const output = await stage.process(input, ctx);
-          for (const out of output?.publish ?? []) await bus.publish(out.topic, out.messages);
-          break;
-        } catch (err) {
-          if (signal.aborted) throw new ShutdownError();
-          if (err instanceof PermanentError) {
-            drop('permanent error', batch.messages.length);
-            log.error({ err: errorSummary(err), batch: ctx.batchId, messages: batch.messages.length }, 'batch dropped: permanent error');
-            break;
-          }
-          stats.retries++;
-          const delay = backoffDelay(attempt, options.retryInitialMs, options.retryMaxMs);
-          // One line at the first failure and then at powers of two: an outage does not flood the log.
-          if ((attempt & (attempt + 1)) === 0) {
-            log.warn({ err: errorSummary(err), batch: ctx.batchId, attempt: attempt + 1, retryInMs: delay }, 'stage failed, retrying');
-          }
-          await sleep(delay, signal);
-          await heartbeat().catch(() => {});
-        }
-      }
-      stats.batches++;
-      stats.messages += batch.messages.length;
+      for (const batch of parts) await handleBatch(batch, signal, heartbeat);
     },
   );
+
+  async function handleBatch(batch: ConsumedBatch, signal: AbortSignal, heartbeat: () => Promise<void>): Promise<void> {
+    const rejected = new Map<string, number>();
+    const input = options.decode(batch.messages, (_message, reason) => {
+      rejected.set(reason, (rejected.get(reason) ?? 0) + 1);
+    });
+    if (rejected.size > 0) {
+      const count = [...rejected.values()].reduce((a, b) => a + b, 0);
+      for (const [reason, n] of rejected) drop(reason, n);
+      log.warn({ dropped: count, reasons: Object.fromEntries(rejected) }, 'dropped undecodable messages');
+    }
+    const ctx = { batchId: batchId(batch), signal };
+    const intents = options.intents;
+    await withRetries(
+      async () => {
+        if (intents) await intents.record(options.group, batch.topic, batch.partition, spanOf(batch));
+        const output = await stage.process(input, ctx);
+        for (const out of output?.publish ?? []) await bus.publish(out.topic, out.messages);
+      },
+      ctx.batchId,
+      batch.messages.length,
+      signal,
+      heartbeat,
+    );
+    stats.batches++;
+    stats.messages += batch.messages.length;
+  }
 
   let stopping: Promise<void> | null = null;
   return {

@@ -151,6 +151,17 @@ export const kafkaConfigSchema = z
     replication_factor: positiveInt().default(1),
     /** Producer: how long one publish may wait for the broker before it counts as failed. */
     request_timeout_ms: positiveInt().default(30_000),
+    /** How long created topics keep messages (`retention.ms`); topics that exist keep theirs. @default 604800000 (7 days) */
+    retention_ms: positiveInt().default(7 * 24 * 3600 * 1000),
+    /**
+     * Consumers: how long a worker may go silent before the group gives its partitions to the
+     * others (a crashed worker's partitions move after this). At least the broker's
+     * group.min.session.timeout.ms (6000 by default). @default 30000
+     */
+    session_timeout_ms: z
+      .int({ error: (iss) => `expected milliseconds, got ${describe(iss.input)}` })
+      .min(6000, { error: (iss) => `expected at least 6000 (the broker's group.min.session.timeout.ms default), got ${describe(iss.input)}` })
+      .default(30_000),
   });
 
 export const busConfigSchema = z

@@ -40,20 +40,39 @@ export interface RunningCli {
 }
 
 /** Starts `chainwatch start` and waits for its banner; the caller must kill the child. */
-export function startCli(args: string[], timeoutMs = 60_000): Promise<RunningCli> {
+export async function startCli(args: string[], timeoutMs = 60_000): Promise<RunningCli> {
+  const { child, output, match } = await startCommand([...args, 'start'], /POST (http:\/\/[^\s]+)\/v1\/traces/, timeoutMs);
+  return { child, otlpUrl: match[1]!, output };
+}
+
+export interface RunningWorker {
+  child: ChildProcess;
+  /** Base URL of its admin port (/healthz, /readyz, /metrics). */
+  adminUrl: string;
+  output(): string;
+}
+
+/** Starts `chainwatch worker` (args hold --config and --role) and waits for its banner; the caller must kill the child. */
+export async function startWorkerCli(args: string[], timeoutMs = 60_000): Promise<RunningWorker> {
+  const { child, output, match } = await startCommand([...args.filter((a) => a !== 'worker'), 'worker'], /chainwatch worker is running[\s\S]*health and metrics: (http:\/\/[^\s,]+)\/healthz/, timeoutMs);
+  return { child, adminUrl: match[1]!, output };
+}
+
+/** Spawns the command and resolves once its output matches `ready`. */
+function startCommand(args: string[], ready: RegExp, timeoutMs: number): Promise<{ child: ChildProcess; output: () => string; match: RegExpExecArray }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args, 'start'], { cwd: PROJECT_ROOT, env: { ...process.env, CHAINWATCH_LOG_LEVEL: 'warn' } });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: PROJECT_ROOT, env: { ...process.env, CHAINWATCH_LOG_LEVEL: 'warn' } });
     let out = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`chainwatch did not start in ${timeoutMs} ms:\n${out}`));
+      reject(new Error(`chainwatch ${args.join(' ')} did not start in ${timeoutMs} ms:\n${out}`));
     }, timeoutMs);
     const onData = (d: Buffer): void => {
       out += d.toString();
-      const m = /POST (http:\/\/[^\s]+)\/v1\/traces/.exec(out);
+      const m = ready.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolve({ child, otlpUrl: m[1]!, output: () => out });
+        resolve({ child, output: () => out, match: m });
       }
     };
     child.stdout.on('data', onData);

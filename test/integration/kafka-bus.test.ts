@@ -15,7 +15,7 @@ describe('KafkaBus publish', () => {
   it('groups concurrent publishes into few produce requests, losing and reordering nothing', async () => {
     const topic = `test.kafka-bus.${randomUUID()}`;
     await bus.start();
-    await bus.ensureTopics([topic], 3, 1);
+    await bus.ensureTopics([topic], { partitions: 3, replicationFactor: 1, retentionMs: 3_600_000 });
     const KEYS = ['edge-a', 'edge-b', 'edge-c', 'edge-d', 'edge-e', 'edge-f'];
     const PUBLISHES = 200;
     const before = bus.producerStats;
