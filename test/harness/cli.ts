@@ -45,6 +45,12 @@ export async function startCli(args: string[], timeoutMs = 60_000): Promise<Runn
   return { child, otlpUrl: match[1]!, output };
 }
 
+/** Starts `chainwatch collector` and waits for its banner; the caller must kill the child. */
+export async function startCollectorCli(args: string[], timeoutMs = 60_000): Promise<RunningCli> {
+  const { child, output, match } = await startCommand([...args, 'collector'], /POST (http:\/\/[^\s]+)\/v1\/traces/, timeoutMs);
+  return { child, otlpUrl: match[1]!, output };
+}
+
 export interface RunningWorker {
   child: ChildProcess;
   /** Base URL of its admin port (/healthz, /readyz, /metrics). */
