@@ -16,6 +16,7 @@ import type { Config } from '../../schemas/config.js';
 import { createSpan, createTracesData } from '../../schemas/otlp-traces.js';
 import { startTestChainwatch, testConfig, uniqueName } from '../harness/chainwatch.js';
 import { killAndWait, startCollectorCli } from '../harness/cli.js';
+import { waitFor } from '../harness/wait-for.js';
 
 const SPANS_PER_REQUEST = 100;
 
@@ -35,13 +36,6 @@ function request(service: string, n: number): Uint8Array {
   return encodeExportTraceServiceRequest(createTracesData(service, spans, { name: 'delivery' }));
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('delivery guarantees on Kafka', () => {
   const brokers = inject('kafkaBrokers');

@@ -20,14 +20,8 @@ import { emitAndExport, emitAndExportLogs, expectExported, ExportResultCode, typ
 import { countStoredRows } from '../harness/span-expectations.js';
 import { SCENARIO_RESOURCE, emitScenario } from '../harness/span-scenario.js';
 import { countStoredSpans, expectedRow, readStoredSpans } from '../harness/span-expectations.js';
+import { waitFor } from '../harness/wait-for.js';
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('Kafka end to end', () => {
   const brokers = inject('kafkaBrokers');

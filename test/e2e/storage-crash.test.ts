@@ -16,6 +16,7 @@ import { openClickHouse } from '../../processors/storage/clickhouse.js';
 import { createSpan, createTracesData } from '../../schemas/otlp-traces.js';
 import { startTestChainwatch, uniqueName } from '../harness/chainwatch.js';
 import { killAndWait, startWorkerCli, type RunningWorker } from '../harness/cli.js';
+import { waitFor } from '../harness/wait-for.js';
 
 const SPANS_PER_REQUEST = 250;
 const REQUESTS = 400; // 100,000 spans
@@ -45,13 +46,6 @@ async function metric(worker: RunningWorker, name: string): Promise<number[]> {
     .map((line) => Number(line.slice(line.lastIndexOf(' ') + 1)));
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('a storage worker killed with SIGKILL mid-stream', () => {
   const brokers = inject('kafkaBrokers');
