@@ -29,12 +29,21 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 
 export interface KafkaBroker {
+  /**
+   * Stops the broker (SIGTERM, as an operator would) and keeps its data and ports, so `restart`
+   * brings the same broker back. Only for a broker this harness started.
+   */
+  halt?(): Promise<void>;
+  /** Starts a halted broker again, on the same ports with the same data; resolves when it serves. */
+  restart?(): Promise<void>;
   /** host:port bootstrap addresses, ready for `new Kafka({ brokers })`. */
   brokers: string[];
   stop(): Promise<void>;
 }
 
 export interface StartKafkaBrokerOptions {
+  /** Start a broker of its own even when KAFKA_BROKERS names one (a test that stops its broker). */
+  own?: boolean;
   /**
    * Where the broker's log files go. They are kept after stop(). By default they live in the
    * broker's temp dir and are removed with it.
@@ -233,7 +242,7 @@ async function lockIsStale(lockDir: string): Promise<boolean> {
 /** Returns a running broker: the one(s) named by KAFKA_BROKERS, or a fresh local one. */
 export async function startKafkaBroker(opts: StartKafkaBrokerOptions = {}): Promise<KafkaBroker> {
   const external = process.env['KAFKA_BROKERS'];
-  if (external !== undefined && external.trim() !== '') {
+  if (!opts.own && external !== undefined && external.trim() !== '') {
     const brokers = external
       .split(',')
       .map((b) => b.trim())
@@ -316,9 +325,7 @@ async function startLocalBroker(libDir: string, opts: StartKafkaBrokerOptions): 
     return stopping;
   };
 
-  try {
-    await formatStorage(jvmArgs, configFile, outFile);
-
+  const launch = async (): Promise<void> => {
     const outFd = openSync(outFile, 'a');
     let child: ChildProcess;
     try {
@@ -331,11 +338,21 @@ async function startLocalBroker(libDir: string, opts: StartKafkaBrokerOptions): 
     live = { child, tempDir };
     liveBrokers.add(live);
     installExitHook();
-
     const deadline = Date.now() + START_TIMEOUT_MS;
     await waitUntilReady(child, port, brokerAddress, deadline);
     await warmUpCoordinators(brokerAddress, deadline);
-    return { brokers: [brokerAddress], stop };
+  };
+  const halt = async (): Promise<void> => {
+    if (live === undefined) return;
+    await terminate(live.child);
+    liveBrokers.delete(live);
+    live = undefined;
+  };
+
+  try {
+    await formatStorage(jvmArgs, configFile, outFile);
+    await launch();
+    return { brokers: [brokerAddress], stop, halt, restart: launch };
   } catch (err) {
     const where = (file: string) => (opts.logDir === undefined ? `${path.basename(file)}, removed with the temp dir` : file);
     const logs =
