@@ -5,30 +5,15 @@
  * resume by themselves; every span whose request got a 200 is stored, once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeExportTraceServiceRequest } from '../../collector/otlp-protobuf.js';
 import type { Chainwatch } from '../../pipeline/chainwatch.js';
-import { createSpan, createTracesData } from '../../schemas/otlp-traces.js';
 import { startTestChainwatch, testConfig, uniqueName } from '../harness/chainwatch.js';
 import { startKafkaBroker, type KafkaBroker } from '../harness/kafka-broker.js';
 import { waitFor } from '../harness/wait-for.js';
+import { numberedSpanRequest } from '../harness/numbered-spans.js';
 
 const SPANS_PER_REQUEST = 50;
 const OUTAGE_MS = 30_000;
 
-function request(n: number): Uint8Array {
-  const spans = Array.from({ length: SPANS_PER_REQUEST }, (_, i) =>
-    createSpan({
-      traceId: `${n.toString(16).padStart(16, '0')}${'c'.repeat(16)}`,
-      spanId: (n * SPANS_PER_REQUEST + i + 1).toString(16).padStart(16, '0'),
-      name: 'op',
-      kind: 3,
-      startTimeUnixNano: 1_767_225_600_000_000_000n,
-      endTimeUnixNano: 1_767_225_600_001_000_000n,
-      attributes: [{ key: 'request', value: n }],
-    }),
-  );
-  return encodeExportTraceServiceRequest(createTracesData('outage', spans, { name: 'outage' }));
-}
 
 describe('the Kafka broker stopped for 30 s under load', () => {
   let broker: KafkaBroker;
@@ -58,7 +43,7 @@ describe('the Kafka broker stopped for 30 s under load', () => {
     const send = async (): Promise<void> => {
       while (sending) {
         const n = next++;
-        const res = await fetch(`${collector!.otlpHttpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: request(n) });
+        const res = await fetch(`${collector!.otlpHttpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: numberedSpanRequest('outage', n, SPANS_PER_REQUEST) });
         await res.arrayBuffer();
         answers.push({ n, at: Date.now(), status: res.status, retryAfter: res.headers.get('retry-after') });
         // Back off as an exporter does when refused.

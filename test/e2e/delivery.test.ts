@@ -10,31 +10,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { encodeExportTraceServiceRequest } from '../../collector/otlp-protobuf.js';
 import type { Chainwatch } from '../../pipeline/chainwatch.js';
 import type { Config } from '../../schemas/config.js';
-import { createSpan, createTracesData } from '../../schemas/otlp-traces.js';
 import { startTestChainwatch, testConfig, uniqueName } from '../harness/chainwatch.js';
 import { killAndWait, startCollectorCli } from '../harness/cli.js';
 import { waitFor } from '../harness/wait-for.js';
+import { numberedSpanRequest } from '../harness/numbered-spans.js';
 
 const SPANS_PER_REQUEST = 100;
 
-/** Request `n` of a run: spans with ids unique across the run, tagged with their request number. */
-function request(service: string, n: number): Uint8Array {
-  const spans = Array.from({ length: SPANS_PER_REQUEST }, (_, i) =>
-    createSpan({
-      traceId: `${n.toString(16).padStart(16, '0')}${'b'.repeat(16)}`,
-      spanId: (n * SPANS_PER_REQUEST + i + 1).toString(16).padStart(16, '0'),
-      name: 'op',
-      kind: 3,
-      startTimeUnixNano: 1_767_225_600_000_000_000n,
-      endTimeUnixNano: 1_767_225_600_001_000_000n,
-      attributes: [{ key: 'request', value: n }],
-    }),
-  );
-  return encodeExportTraceServiceRequest(createTracesData(service, spans, { name: 'delivery' }));
-}
 
 
 describe('delivery guarantees on Kafka', () => {
@@ -75,7 +59,7 @@ describe('delivery guarantees on Kafka', () => {
 
     const service = 'refused-inserts';
     for (let n = 0; n < 20; n++) {
-      const res = await fetch(`${collector.otlpHttpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: request(service, n) });
+      const res = await fetch(`${collector.otlpHttpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: numberedSpanRequest(service, n, SPANS_PER_REQUEST) });
       expect(res.status).toBe(200); // acknowledged: on the broker, whatever ClickHouse does
     }
     const spansStage = storage.stages.find((s) => s.name === 'storage')!;
@@ -102,7 +86,7 @@ describe('delivery guarantees on Kafka', () => {
       for (;;) {
         const n = next++;
         try {
-          const res = await fetch(`${collector.otlpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: request(service, n) });
+          const res = await fetch(`${collector.otlpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: numberedSpanRequest(service, n, SPANS_PER_REQUEST) });
           await res.arrayBuffer();
           if (res.status === 200) acked.push(n);
         } catch {

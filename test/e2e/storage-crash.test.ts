@@ -9,34 +9,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { encodeExportTraceServiceRequest } from '../../collector/otlp-protobuf.js';
 import { parseConfig } from '../../pipeline/config-loader.js';
 import { consumerGroup, type Chainwatch } from '../../pipeline/chainwatch.js';
 import { openClickHouse } from '../../processors/storage/clickhouse.js';
-import { createSpan, createTracesData } from '../../schemas/otlp-traces.js';
 import { startTestChainwatch, uniqueName } from '../harness/chainwatch.js';
 import { killAndWait, startWorkerCli, type RunningWorker } from '../harness/cli.js';
 import { waitFor } from '../harness/wait-for.js';
+import { numberedSpanRequest } from '../harness/numbered-spans.js';
 
 const SPANS_PER_REQUEST = 250;
 const REQUESTS = 400; // 100,000 spans
 const KILLS = 3;
 
-function request(n: number): Uint8Array {
-  const spans = Array.from({ length: SPANS_PER_REQUEST }, (_, i) => {
-    const id = n * SPANS_PER_REQUEST + i;
-    return createSpan({
-      traceId: `${n.toString(16).padStart(16, '0')}${'a'.repeat(16)}`,
-      spanId: (id + 1).toString(16).padStart(16, '0'),
-      name: `op ${i % 7}`,
-      kind: 3,
-      startTimeUnixNano: 1_767_225_600_000_000_000n + BigInt(id),
-      endTimeUnixNano: 1_767_225_600_000_000_000n + BigInt(id) + 1_000_000n,
-      attributes: [{ key: 'request', value: n }],
-    });
-  });
-  return encodeExportTraceServiceRequest(createTracesData('crash-test', spans, { name: 'crash' }));
-}
 
 async function metric(worker: RunningWorker, name: string): Promise<number[]> {
   const text = await (await fetch(`${worker.adminUrl}/metrics`)).text();
@@ -93,7 +77,7 @@ describe('a storage worker killed with SIGKILL mid-stream', () => {
         acked++;
         await new Promise((r) => setTimeout(r, 75));
         for (;;) {
-          const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: request(n) });
+          const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: numberedSpanRequest('crash-test', n, SPANS_PER_REQUEST) });
           await res.arrayBuffer();
           if (res.status === 200) break;
           expect([429, 503]).toContain(res.status);
