@@ -120,12 +120,21 @@ export async function startOtlpHttpReceiver(options: OtlpHttpReceiverOptions): P
     [LOGS.path, route(LOGS, maxRecords, (data, caller) => options.onLogs(data, caller))],
   ]);
   let closing = false;
+  /** Responses not yet finished, so closing can end their connections after they are answered. */
+  const answering = new Set<ServerResponse>();
 
   // Slow clients: Node answers 408 and closes once headers or the whole request take too long,
   // checked every second (the default check runs every 30 s).
   const serverOptions = { connectionsCheckingInterval: 1000, headersTimeout: options.headerTimeoutMs ?? 10_000, requestTimeout: options.requestTimeoutMs ?? 30_000 };
   const tls = options.tls ?? null;
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    // While closing, every answer ends its connection: a client on a kept-alive connection would
+    // otherwise go on sending over it, and the server could never finish closing.
+    if (closing) res.shouldKeepAlive = false;
+    else {
+      answering.add(res);
+      res.once('close', () => answering.delete(res));
+    }
     if (options.onAnswered) {
       const observe = options.onAnswered;
       const path = (req.url ?? '/').split('?')[0];
@@ -224,6 +233,8 @@ export async function startOtlpHttpReceiver(options: OtlpHttpReceiverOptions): P
       (closed ??= new Promise<void>((resolve) => {
         closing = true;
         const force = setTimeout(() => server.closeAllConnections(), timeoutMs);
+        // Answers still to be written end their connections too (see onRequest).
+        for (const res of answering) if (!res.headersSent) res.shouldKeepAlive = false;
         server.close(() => {
           clearTimeout(force);
           resolve();

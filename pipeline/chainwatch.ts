@@ -146,7 +146,10 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
     admin?.markStopping();
     clearInterval(summaryTimer);
     clearInterval(limitsTimer);
-    await Promise.all([receiver?.close(config.shutdown_timeout_s * 1000), grpcReceiver?.close(config.shutdown_timeout_s * 1000)]);
+    // Half the shutdown budget for the receivers to answer what they hold; the rest is for the
+    // stages to finish their batches and for the bus to flush.
+    const drainMs = (config.shutdown_timeout_s * 1000) / 2;
+    await Promise.all([receiver?.close(drainMs), grpcReceiver?.close(drainMs)]);
     await Promise.all(stages.map((s) => s.stop()));
     await bus.shutdown();
     await clickhouse?.close();
