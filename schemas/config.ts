@@ -209,8 +209,18 @@ export const clickhouseConfigSchema = z
     password: z.string().default(''),
     /** Database holding chainwatch's tables; created by `chainwatch migrate`. @default "chainwatch" */
     database: identifier.default('chainwatch'),
+    /**
+     * Server mode: the name of a ClickHouse cluster (from its remote_servers). DDL then runs
+     * ON CLUSTER with Replicated tables behind Distributed ones (schemas/clickhouse/cluster-ddl.ts).
+     */
+    cluster: identifier.optional(),
   })
-  .prefault({});
+  .prefault({})
+  .superRefine((ch, ctx) => {
+    if (ch.cluster !== undefined && ch.kind !== 'server') {
+      ctx.addIssue({ code: 'custom', path: ['cluster'], message: 'only for kind: server (the embedded engine is one node)' });
+    }
+  });
 
 export const storageStageConfigSchema = z
   .strictObject({

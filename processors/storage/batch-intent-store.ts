@@ -42,6 +42,8 @@ export class ClickHouseBatchIntentStore implements BatchIntentStore {
         table: this.#table,
         values: [{ ConsumerGroup: group, Topic: topic, Partition: partition, FirstOffset: intent.first, LastOffset: intent.last, Version: this.#lastVersion.toString() }],
         format: 'JSONEachRow',
+        // On a cluster: on the shards before the batch is written, like the batch itself.
+        ...(this.#ch.cluster ? { clickhouse_settings: { distributed_foreground_insert: 1 } } : {}),
       });
     } catch (err) {
       throw new RetryableError(`cannot record the batch intent of ${topic}/${partition}: ${(err as Error).message.split('\n')[0]}`, 1000, { cause: err });

@@ -44,6 +44,9 @@ export async function insertIdempotent(ch: ClickHouse, req: InsertRequest): Prom
   const settings = {
     insert_deduplication_token: req.deduplicationToken,
     deduplicate_blocks_in_dependent_materialized_views: 1 as const,
+    // On a cluster the insert goes through a Distributed table: written to the shards before it
+    // is acknowledged (not queued on this node), so "stored" means stored.
+    ...(ch.cluster ? { distributed_foreground_insert: 1 as const } : {}),
   };
   const { data } = req;
   const started = performance.now();

@@ -7,18 +7,22 @@
  *
  * Also applies the versioned migrations of `schemas/clickhouse/migrations.ts` (`chainwatch
  * migrate`): each runs once, recorded in `<db>.chainwatch_schema_migrations`, and every
- * statement is idempotent on its own, so an interrupted migration can simply be run again.
+ * statement is idempotent on its own, so an interrupted migration can simply be run again. With
+ * `clickhouse.cluster`, each statement runs in its cluster form (schemas/clickhouse/cluster-ddl.ts).
  */
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createClient, parseError, type ClickHouseClient } from '@clickhouse/client';
 import type { RawInsertParams } from 'chdb';
 import type { ClickHouseConfig } from '../../schemas/config.js';
+import { clusterStatements } from '../../schemas/clickhouse/cluster-ddl.js';
 import { MIGRATIONS, type Migration } from '../../schemas/clickhouse/migrations.js';
 
 export interface ClickHouse {
   client: ClickHouseClient;
   database: string;
+  /** The cluster the DDL runs on (Replicated + Distributed tables), or null for one node. */
+  cluster: string | null;
   /**
    * The embedded engine's zero-copy insert of a body in a text format (chdb `rawInsert`), failing
    * as `client` does: a ClickHouseError with the engine's code and type. Null for a server.
@@ -59,6 +63,7 @@ export async function openClickHouse(config: ClickHouseConfig): Promise<ClickHou
   return {
     client,
     database: config.database,
+    cluster: config.cluster ?? null,
     rawInsert,
     close: () => (closed ??= client.close()),
   };
@@ -80,16 +85,26 @@ export interface MigrationResult {
   alreadyApplied: Migration[];
 }
 
-export async function migrate(ch: ClickHouse, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrationResult> {
-  const db = ch.database;
-  await ch.client.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
-  await ch.client.command({
-    query: `CREATE TABLE IF NOT EXISTS ${db}.chainwatch_schema_migrations (
+/** The database and the table recording applied migrations, created before any migration runs. */
+export function bootstrapStatements(db: string): string[] {
+  return [
+    `CREATE DATABASE IF NOT EXISTS ${db}`,
+    `CREATE TABLE IF NOT EXISTS ${db}.chainwatch_schema_migrations (
   version UInt32,
   name String,
   applied_at DateTime64(3) DEFAULT now64(3)
 ) ENGINE = ReplacingMergeTree ORDER BY version`,
-  });
+  ];
+}
+
+/** A single-node statement as it runs on `ch`: unchanged, or its cluster form. */
+export function ddlFor(ch: Pick<ClickHouse, 'cluster'>, statement: string): string[] {
+  return ch.cluster ? clusterStatements(statement, ch.cluster) : [statement];
+}
+
+export async function migrate(ch: ClickHouse, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrationResult> {
+  const db = ch.database;
+  for (const statement of bootstrapStatements(db).flatMap((s) => ddlFor(ch, s))) await ch.client.command({ query: statement });
   const rs = await ch.client.query({ query: `SELECT DISTINCT version FROM ${db}.chainwatch_schema_migrations`, format: 'JSONEachRow' });
   const done = new Set((await rs.json<{ version: number }>()).map((r) => Number(r.version)));
   const result: MigrationResult = { applied: [], alreadyApplied: [] };
@@ -98,7 +113,7 @@ export async function migrate(ch: ClickHouse, migrations: readonly Migration[] =
       result.alreadyApplied.push(m);
       continue;
     }
-    for (const statement of m.statements(db)) await ch.client.command({ query: statement });
+    for (const statement of m.statements(db).flatMap((s) => ddlFor(ch, s))) await ch.client.command({ query: statement });
     await ch.client.insert({ table: `${db}.chainwatch_schema_migrations`, values: [{ version: m.version, name: m.name }], format: 'JSONEachRow' });
     result.applied.push(m);
   }
