@@ -22,6 +22,6 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY --from=build /app/dist dist
 USER node
-EXPOSE 4318 4317
+EXPOSE 4318 4317 9464
 ENTRYPOINT ["node", "dist/bin/chainwatch.js"]
 CMD ["start"]

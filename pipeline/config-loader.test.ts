@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseConfig, parseConfigText } from './config-loader.js';
+import { ConfigError, loadConfig, parseConfig, parseConfigText, parseWithEnv } from './config-loader.js';
 
 const testdata = new URL('./testdata/', import.meta.url).pathname;
 
@@ -44,6 +44,34 @@ describe('config loading', () => {
     expect(config.bus.topics.findings).toBe('chainwatch.findings');
     expect(config.bus.topics.logs).toBe('chainwatch.logs');
     expect(config.clickhouse.url).toBe('http://clickhouse:8123');
+  });
+
+  it('sets config keys from CHAINWATCH__ environment variables, over the file, naming the variable in problems', async () => {
+    const fromEnv = await loadConfig(undefined, {
+      CHAINWATCH__BUS__KIND: 'kafka',
+      CHAINWATCH__BUS__KAFKA__BROKERS: '[a:9092, b:9092]',
+      chainwatch__clickhouse__password: '"123"',
+      CHAINWATCH__ADMIN__PORT: '9999',
+      CHAINWATCH_LOG_LEVEL: 'debug', // not a config key: ignored here
+      PATH: '/usr/bin',
+    });
+    expect(fromEnv.bus.kind).toBe('kafka');
+    expect(fromEnv.bus.kafka?.brokers).toEqual(['a:9092', 'b:9092']);
+    expect(fromEnv.clickhouse.password).toBe('123');
+    expect(fromEnv.admin.port).toBe(9999);
+
+    const overFile = await loadConfig(join(testdata, 'valid-kafka.yaml'), { CHAINWATCH__CLICKHOUSE__DATABASE: 'other' });
+    expect(overFile.clickhouse.database).toBe('other');
+    expect(overFile.bus.kafka?.partitions).toBe(12);
+
+    const problems = problemsOf(() => parseWithEnv({}, 'c.yaml', { CHAINWATCH__CLICKHOUSE__PASWORD: 'x', CHAINWATCH__ADMIN__PORT: 'abc' }));
+    expect(problems).toEqual([
+      'admin.port: expected a port number (1-65535), got "abc" (set by CHAINWATCH__ADMIN__PORT)',
+      'clickhouse.pasword: unknown key (set by CHAINWATCH__CLICKHOUSE__PASWORD)',
+    ]);
+    expect(problemsOf(() => parseWithEnv({}, 'c.yaml', { CHAINWATCH__BUS____KIND: 'kafka' }))).toEqual([
+      'CHAINWATCH__BUS____KIND: expected CHAINWATCH__<key>__<key>…, with one "__" between keys',
+    ]);
   });
 
   it('reads the README redaction example', async () => {
