@@ -34,7 +34,8 @@ import { KafkaBus } from './kafka-bus.js';
 import type { Logger } from './logger.js';
 import { MemoryBus } from './memory-bus.js';
 import { PipelineMetrics } from './metrics.js';
-import { runConsumerStage, type BatchDecoder, type RunningStage } from './stage-runner.js';
+import { startSelfTracing } from './self-tracing.js';
+import { errorSummary, runConsumerStage, type BatchDecoder, type RunningStage } from './stage-runner.js';
 import type { Stage } from './stage.js';
 
 export type Role = 'collector' | 'storage';
@@ -140,6 +141,7 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
   let limitsTimer: NodeJS.Timeout | undefined;
   const limitCounts: AttributeLimitCounts = { attributesDropped: 0, valuesTruncated: 0 };
   const metrics = new PipelineMetrics();
+  const selfTracing = startSelfTracing(config, roles);
   let admin: AdminServer | null = null;
 
   const stop = async (): Promise<void> => {
@@ -153,6 +155,7 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
     await Promise.all(stages.map((s) => s.stop()));
     await bus.shutdown();
     await clickhouse?.close();
+    await selfTracing.shutdown().catch((err: unknown) => logger.warn({ err: errorSummary(err) }, 'self-tracing export failed at shutdown'));
     await admin?.close();
   };
 
@@ -199,6 +202,7 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
           retryMaxMs: storage.retry_max_ms,
           // On Kafka a crashed worker's batch is redelivered elsewhere: intents keep it stored once.
           intents: bus.kind === 'kafka' ? intents : undefined,
+          selfTracing,
           logger,
         });
       stages.push(
@@ -222,24 +226,26 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
           validate: (data: D) => ExportOutcome,
           publish: (data: D) => Promise<void>,
         ) =>
-        async (data: D, caller: Caller | null): Promise<ExportOutcome> => {
-          const received = countRecords(layout, data);
-          // Records that cannot be stored are refused (partial_success); the rest go on.
-          const outcome = validate(data);
-          const kept = outcome.rejected > 0 ? countRecords(layout, data) : received;
-          if (kept === 0) {
-            metrics.records(signal, received, 0, outcome.reasons);
+        (data: D, caller: Caller | null): Promise<ExportOutcome> =>
+          selfTracing.span(`ingest ${signal}`, { 'otlp.signal': signal }, async (span) => {
+            const received = countRecords(layout, data);
+            // Records that cannot be stored are refused (partial_success); the rest go on.
+            const outcome = validate(data);
+            const kept = outcome.rejected > 0 ? countRecords(layout, data) : received;
+            span?.setAttributes({ 'otlp.records.received': received, 'otlp.records.accepted': kept, 'otlp.records.rejected': outcome.rejected });
+            if (kept === 0) {
+              metrics.records(signal, received, 0, outcome.reasons);
+              return outcome;
+            }
+            stripReservedAttributes(layout, data);
+            // The tenant label comes from the API key alone; whatever a client sent under it goes.
+            stampTenant(layout, data, caller?.tenant);
+            applyAttributeLimits(layout, data, attributeLimits, limitCounts);
+            const output = redaction ? await redaction.process(data) : {};
+            await Promise.all([publish(data), ...(output.publish ?? []).map((p) => bus.publish(p.topic, p.messages))]);
+            metrics.records(signal, received, kept, outcome.reasons);
             return outcome;
-          }
-          stripReservedAttributes(layout, data);
-          // The tenant label comes from the API key alone; whatever a client sent under it goes.
-          stampTenant(layout, data, caller?.tenant);
-          applyAttributeLimits(layout, data, attributeLimits, limitCounts);
-          const output = redaction ? await redaction.process(data) : {};
-          await Promise.all([publish(data), ...(output.publish ?? []).map((p) => bus.publish(p.topic, p.messages))]);
-          metrics.records(signal, received, kept, outcome.reasons);
-          return outcome;
-        };
+          });
       const publishing = { bus, traceKeyBuckets: config.bus.trace_key_buckets };
       const attributeLimits = { maxAttributes: config.collector.limits.max_attributes, maxValueLength: config.collector.limits.max_attribute_value_length };
       const handlers = {

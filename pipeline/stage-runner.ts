@@ -15,6 +15,7 @@ import { cutAtIntent, spanOf, type BatchIntent, type BatchIntentStore } from './
 import { batchId, type Bus, type ConsumedBatch, type ConsumedMessage } from './bus.js';
 import { backoffDelay, PermanentError, ShutdownError, sleep } from './errors.js';
 import type { Logger } from './logger.js';
+import type { SelfTracing } from './self-tracing.js';
 import type { Stage } from './stage.js';
 
 export interface StageStats {
@@ -42,6 +43,8 @@ export interface ConsumerStageOptions<In> {
   retryMaxMs: number;
   /** Where batch intents are recorded, for exactly-once writes across crashes (Kafka); none in-process. */
   intents?: BatchIntentStore | undefined;
+  /** chainwatch's own tracing: a span per batch. */
+  selfTracing?: SelfTracing;
   logger: Logger;
 }
 
@@ -54,6 +57,8 @@ export interface RunningStage {
   /** Stops consuming, lets the batch in flight finish or abandons its retries, then shuts the stage down. */
   stop(): Promise<void>;
 }
+
+const NO_TRACING: Pick<SelfTracing, 'span'> = { span: (_name, _attributes, work) => work(null) };
 
 export async function runConsumerStage<In>(options: ConsumerStageOptions<In>): Promise<RunningStage> {
   const { bus, stage, logger } = options;
@@ -117,17 +122,22 @@ export async function runConsumerStage<In>(options: ConsumerStageOptions<In>): P
     }
     const ctx = { batchId: batchId(batch), signal };
     const intents = options.intents;
-    await withRetries(
-      async () => {
-        if (intents) await intents.record(options.group, batch.topic, batch.partition, spanOf(batch));
-        const output = await stage.process(input, ctx);
-        for (const out of output?.publish ?? []) await bus.publish(out.topic, out.messages);
-      },
-      ctx.batchId,
-      batch.messages.length,
-      signal,
-      heartbeat,
-    );
+    const attributes = { 'messaging.destination.name': batch.topic, 'messaging.destination.partition.id': String(batch.partition), 'messaging.batch.message_count': batch.messages.length, 'batch.id': ctx.batchId };
+    await (options.selfTracing ?? NO_TRACING).span(`stage ${stage.name}`, attributes, async (span) => {
+      const retriesBefore = stats.retries;
+      const stored = await withRetries(
+        async () => {
+          if (intents) await intents.record(options.group, batch.topic, batch.partition, spanOf(batch));
+          const output = await stage.process(input, ctx);
+          for (const out of output?.publish ?? []) await bus.publish(out.topic, out.messages);
+        },
+        ctx.batchId,
+        batch.messages.length,
+        signal,
+        heartbeat,
+      );
+      span?.setAttributes({ 'batch.retries': stats.retries - retriesBefore, 'batch.dropped': !stored });
+    });
     stats.batches++;
     stats.messages += batch.messages.length;
   }

@@ -252,10 +252,29 @@ export const adminConfigSchema = z
   })
   .prefault({});
 
+/** chainwatch's own spans (ingest requests, stage batches), sent over OTLP/HTTP to another collector. */
+export const selfTracingConfigSchema = z
+  .strictObject({
+    /** @default false */
+    enabled: z.boolean({ error: (iss) => `expected true or false, got ${describe(iss.input)}` }).default(false),
+    /** OTLP/HTTP base URL of the collector that receives them (`/v1/traces` is appended); never this one. */
+    endpoint: z.url({ error: (iss) => `expected a URL, got ${describe(iss.input)}` }).optional(),
+    /** @default "chainwatch" */
+    service_name: nonEmpty('a service name').default('chainwatch'),
+    /** Share of traces kept (head sampling by trace id). @default 1 */
+    sample_ratio: z
+      .number({ error: (iss) => `expected a number from 0 to 1, got ${describe(iss.input)}` })
+      .min(0, { error: (iss) => `expected a number from 0 to 1, got ${describe(iss.input)}` })
+      .max(1, { error: (iss) => `expected a number from 0 to 1, got ${describe(iss.input)}` })
+      .default(1),
+  })
+  .prefault({});
+
 export const configSchema = z
   .strictObject({
     collector: collectorConfigSchema,
     admin: adminConfigSchema,
+    self_tracing: selfTracingConfigSchema,
     bus: busConfigSchema,
     clickhouse: clickhouseConfigSchema,
     stages: z
@@ -272,6 +291,24 @@ export const configSchema = z
   .superRefine((cfg, ctx) => {
     if (cfg.bus.kind === 'kafka' && !cfg.bus.kafka) {
       ctx.addIssue({ code: 'custom', path: ['bus', 'kafka'], message: 'required when bus.kind is "kafka" (give at least bus.kafka.brokers)' });
+    }
+    const self = cfg.self_tracing;
+    if (self.enabled && !self.endpoint) {
+      ctx.addIssue({ code: 'custom', path: ['self_tracing', 'endpoint'], message: 'required when self_tracing.enabled is true (the OTLP/HTTP URL of another collector)' });
+    }
+    if (self.endpoint) {
+      // Never into its own ingest: its spans would be traced again as they are received.
+      const url = new URL(self.endpoint);
+      const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+      const local = ['localhost', '127.0.0.1', '[::1]', '0.0.0.0', cfg.collector.http.host, cfg.collector.grpc.host].includes(url.hostname);
+      const ownPorts = [cfg.collector.http.port, ...(cfg.collector.grpc.enabled ? [cfg.collector.grpc.port] : [])].filter((p) => p !== 0);
+      if (local && ownPorts.includes(port)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['self_tracing', 'endpoint'],
+          message: `${self.endpoint} is this collector's own receiver: its spans would be ingested by itself; send them to another collector`,
+        });
+      }
     }
     if (cfg.clickhouse.kind === 'server' && !cfg.clickhouse.url) {
       ctx.addIssue({ code: 'custom', path: ['clickhouse', 'url'], message: 'required when clickhouse.kind is "server"' });
