@@ -35,6 +35,11 @@ export interface HandlerContext {
   signal: AbortSignal;
   /** Keeps the consumer's group membership alive during long retries (Kafka). */
   heartbeat(): Promise<void>;
+  /**
+   * Counts the consumer's group (re)joins (Kafka): while it is unchanged, the consumer has owned
+   * the batch's partition without interruption since its previous batch of that partition.
+   */
+  assignmentGeneration?: number;
 }
 
 export type BatchHandler = (batch: ConsumedBatch, ctx: HandlerContext) => Promise<void>;

@@ -258,6 +258,8 @@ export class KafkaBus implements Bus {
       allowAutoTopicCreation: false,
     });
     const abort = new AbortController();
+    let generation = 0;
+    consumer.on(consumer.events.GROUP_JOIN, () => void generation++);
     await consumer.connect();
     await consumer.subscribe({ topic: options.topic, fromBeginning: true });
     await consumer.run({
@@ -274,7 +276,7 @@ export class KafkaBus implements Bus {
             offset: m.offset,
           }));
           try {
-            await handler({ topic: batch.topic, partition: batch.partition, messages }, { signal: abort.signal, heartbeat });
+            await handler({ topic: batch.topic, partition: batch.partition, messages }, { signal: abort.signal, heartbeat, assignmentGeneration: generation });
           } catch (err) {
             // Stopping: leave the chunk uncommitted for whoever owns the partition next.
             if (abort.signal.aborted) return;

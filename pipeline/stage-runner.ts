@@ -94,12 +94,18 @@ export async function runConsumerStage<In>(options: ConsumerStageOptions<In>): P
     }
   }
 
+  /** Per partition: the offset after this consumer's last batch, and in which assignment. */
+  const continuing = new Map<number, { generation: number; next: string }>();
   const subscription = await bus.subscribe(
     { topic: options.topic, group: options.group, maxBatchMessages: options.maxBatchMessages, maxWaitMs: options.maxWaitMs },
-    async (delivered, { signal, heartbeat }) => {
+    async (delivered, { signal, heartbeat, assignmentGeneration }) => {
       let parts = [delivered];
       const intents = options.intents;
-      if (intents) {
+      const continued = continuing.get(delivered.partition);
+      // A batch that follows this consumer's own previous batch of the partition, with no rejoin
+      // in between, cannot be a redelivery of someone else's: no intent to read.
+      const ownContinuation = assignmentGeneration !== undefined && continued?.generation === assignmentGeneration && continued.next === delivered.messages[0]?.offset;
+      if (intents && !ownContinuation) {
         // A redelivery after a crash is cut where the crashed batch ended (see batch-intents.ts);
         // one that does not reach that far yet is handed back to the bus to be fetched again.
         let intent: BatchIntent | null = null;
@@ -107,6 +113,8 @@ export async function runConsumerStage<In>(options: ConsumerStageOptions<In>): P
         parts = cutAtIntent(delivered, intent);
       }
       for (const batch of parts) await handleBatch(batch, signal, heartbeat);
+      const last = delivered.messages[delivered.messages.length - 1];
+      if (last && assignmentGeneration !== undefined) continuing.set(delivered.partition, { generation: assignmentGeneration, next: (BigInt(last.offset) + 1n).toString() });
     },
   );
 
