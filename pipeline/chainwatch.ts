@@ -16,7 +16,6 @@ import { startOtlpGrpcReceiver, type OtlpGrpcReceiver } from '../collector/otlp-
 import { startOtlpHttpReceiver, type OtlpHttpReceiver } from '../collector/otlp-http-receiver.js';
 import { createLogPublisher, createTracePublisher } from '../collector/otlp-publisher.js';
 import { stripReservedAttributes, type AttributedRecord } from '../collector/reserved-attributes.js';
-import { ClickHouseBatchIntentStore } from '../processors/storage/batch-intent-store.js';
 import { migrate, openClickHouse, type ClickHouse } from '../processors/storage/clickhouse.js';
 import { decodeLogMessages, LogStorageStage, StorageStage } from '../processors/storage/storage-stage.js';
 import { transcodeSpanMessages } from '../processors/storage/span-transcoder.js';
@@ -187,7 +186,6 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
       clickhouse.onInsert = (table, rows, seconds, ok) => metrics.inserted(table, rows, seconds, ok);
       await migrate(clickhouse);
       const storage = config.stages.storage;
-      const intents = new ClickHouseBatchIntentStore(clickhouse);
       // Each storage stage reads its topic as its own consumer group.
       const consume = <In>(topic: string, name: ConsumerName, stage: Stage<In>, decode: BatchDecoder<In>): Promise<RunningStage> =>
         runConsumerStage({
@@ -201,7 +199,7 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
           retryInitialMs: storage.retry_initial_ms,
           retryMaxMs: storage.retry_max_ms,
           // On Kafka a crashed worker's batch is redelivered elsewhere: intents keep it stored once.
-          intents: bus.kind === 'kafka' ? intents : undefined,
+          intents: bus instanceof KafkaBus ? bus.intents : undefined,
           selfTracing,
           logger,
         });

@@ -12,6 +12,7 @@
  * offsets are committed only after the handler resolved for it.
  */
 import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type KafkaConfig as KafkaJsConfig, type LogEntry, type Producer } from 'kafkajs';
+import type { BatchIntentStore } from './batch-intents.js';
 import type { BatchHandler, Bus, BusMessage, ConsumedMessage, ConsumerLag, SubscribeOptions, Subscription } from './bus.js';
 import { BusUnavailableError, ShutdownError } from './errors.js';
 import { errorSummary } from './stage-runner.js';
@@ -33,6 +34,10 @@ export interface TopicSettings {
 }
 
 const SEND_MS_BUCKETS = 16;
+
+/** Commit metadata of an open batch intent: `chainwatch-intent:<first>-<last>`. */
+const INTENT_METADATA = 'chainwatch-intent:';
+const INTENT_PATTERN = /^chainwatch-intent:(\d+)-(\d+)$/;
 
 /**
  * At most this many bytes of queued publishes go into one produce request: the broker refuses a
@@ -66,7 +71,7 @@ export class KafkaBus implements Bus {
   #producer: Producer | null = null;
   #connecting: Promise<Producer> | null = null;
   /** Each subscription of this process, with what it reads (for the lag). */
-  readonly #subscriptions = new Map<Subscription, { group: string; topic: string }>();
+  readonly #subscriptions = new Map<Subscription, { group: string; topic: string; consumer: Consumer }>();
   readonly #queue: PendingPublish[] = [];
   #draining: Promise<void> | null = null;
   #publishes = 0;
@@ -139,6 +144,29 @@ export class KafkaBus implements Bus {
       return lags;
     });
   }
+
+  /**
+   * Batch intents (batch-intents.ts) kept with the offsets: before a batch is written, its
+   * partition's offset is committed again where the batch starts, with the batch's end as the
+   * commit metadata; the commit after the batch replaces both. What a successor reads back is
+   * therefore exactly the batch that was in flight when its owner died, and nothing is written
+   * anywhere else.
+   */
+  readonly intents: BatchIntentStore = {
+    record: async (group, topic, partition, intent) => {
+      const owner = [...this.#subscriptions.values()].find((s) => s.group === group && s.topic === topic);
+      if (!owner) throw new ShutdownError(`no consumer of ${topic} in group ${group}`);
+      await owner.consumer.commitOffsets([{ topic, partition, offset: intent.first, metadata: `${INTENT_METADATA}${intent.first}-${intent.last}` }]);
+    },
+    read: (group, topic, partition) =>
+      this.#withAdmin(async (admin) => {
+        const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+        const entry = committed?.partitions.find((p) => p.partition === partition);
+        const m = entry?.metadata ? INTENT_PATTERN.exec(entry.metadata) : null;
+        // Only an intent for the batch at the committed offset is open: later commits replace it.
+        return m && m[1] === entry!.offset ? { first: m[1]!, last: m[2]! } : null;
+      }),
+  };
 
   async ping(): Promise<void> {
     const answered = this.#withAdmin((admin) => admin.describeCluster());
@@ -304,7 +332,7 @@ export class KafkaBus implements Bus {
         return stopped;
       },
     };
-    this.#subscriptions.set(subscription, { group: options.group, topic: options.topic });
+    this.#subscriptions.set(subscription, { group: options.group, topic: options.topic, consumer });
     return subscription;
   }
 

@@ -38,7 +38,7 @@ describe('cluster DDL', () => {
 
   it('puts a Replicated local table and a Distributed table behind every table', async () => {
     const tables = single.flatMap((s) => /^CREATE TABLE IF NOT EXISTS cw\.(\w+)/.exec(s)?.[1] ?? []);
-    expect(tables).toEqual(['chainwatch_schema_migrations', 'otel_traces', 'otel_traces_trace_id_ts', 'chainwatch_findings', 'otel_logs', 'chainwatch_batch_intents']);
+    expect(tables).toEqual(['chainwatch_schema_migrations', 'otel_traces', 'otel_traces_trace_id_ts', 'chainwatch_findings', 'otel_logs']);
     const formatted = await Promise.all(clustered.map(parse));
     for (const table of tables) {
       const local = formatted.find((f) => f.startsWith(`CREATE TABLE IF NOT EXISTS cw.${table}_local ON CLUSTER ${CLUSTER}`))!;

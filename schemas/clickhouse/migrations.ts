@@ -183,26 +183,4 @@ SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_dedup
   MODIFY COLUMN SpanAttributes Map(LowCardinality(String), String) CODEC(ZSTD(6))`,
     ],
   },
-  {
-    version: 6,
-    name: 'chainwatch_batch_intents',
-    /**
-     * Exactly-once storage across crashes: before a consumer inserts a batch it records which
-     * offsets the batch spans, per consumer group and partition. A worker that takes the partition
-     * over after a crash cuts its first batch at the recorded end, so the insert carries the same
-     * deduplication token as the one that may already be stored (see pipeline/batch-intents.ts).
-     * One row per group and partition survives merges; the newest is read by Version.
-     */
-    statements: (db) => [
-      `CREATE TABLE IF NOT EXISTS ${db}.chainwatch_batch_intents (
-  ConsumerGroup LowCardinality(String),
-  Topic LowCardinality(String),
-  Partition UInt32,
-  FirstOffset String,
-  LastOffset String,
-  Version UInt64
-) ENGINE = ReplacingMergeTree(Version)
-ORDER BY (ConsumerGroup, Topic, Partition)`,
-    ],
-  },
 ];

@@ -14,7 +14,6 @@ import { KafkaBus } from '../../pipeline/kafka-bus.js';
 import { silentLogger } from '../../pipeline/logger.js';
 import { runConsumerStage, type RunningStage } from '../../pipeline/stage-runner.js';
 import type { Stage, StageContext } from '../../pipeline/stage.js';
-import { ClickHouseBatchIntentStore } from '../../processors/storage/batch-intent-store.js';
 import { migrate, openClickHouse, type ClickHouse } from '../../processors/storage/clickhouse.js';
 import { transcodeSpanMessages } from '../../processors/storage/span-transcoder.js';
 import { StorageStage, type StorageInput } from '../../processors/storage/storage-stage.js';
@@ -73,7 +72,7 @@ describe('batch intents across a crash between insert and commit', () => {
     const run = (bus: KafkaBus, stage: Stage<StorageInput>): Promise<RunningStage> =>
       runConsumerStage({
         bus, topic, group, stage, decode: transcodeSpanMessages, maxBatchMessages: 100, maxWaitMs: 50, retryInitialMs: 10, retryMaxMs: 100,
-        intents: withIntents ? new ClickHouseBatchIntentStore(ch) : undefined, logger: silentLogger(),
+        intents: withIntents ? bus.intents : undefined, logger: silentLogger(),
       }); // prettier-ignore
     const producer = newBus();
     await producer.start();
