@@ -8,7 +8,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
+import { describe, expect, inject, it } from 'vitest';
+import { uniqueName } from '../harness/chainwatch.js';
 import { killAndWait, PROJECT_ROOT, runCli, startCli } from '../harness/cli.js';
 
 function tempConfig(body: string): string {
@@ -104,6 +106,30 @@ describe('chainwatch command', () => {
     const second = await runCli(['--config', file, 'migrate']);
     expect(second.code).toBe(0);
     expect(second.stdout).toContain('ClickHouse database cli_migrate: 0 migration(s) applied, 5 already applied');
+  });
+
+  it('creates the Kafka topics with their partitions, replication and retention, once', async () => {
+    const brokers = inject('kafkaBrokers');
+    const topics = { spans: uniqueName('cli.spans'), logs: uniqueName('cli.logs'), findings: uniqueName('cli.findings') };
+    const file = tempConfig(
+      `bus:\n  kind: kafka\n  topics: ${JSON.stringify(topics)}\n  kafka:\n    brokers: ${JSON.stringify(brokers)}\n    partitions: 4\n    retention_ms: 3600000\nclickhouse:\n  path: $DIR/engine\n  database: cli_topics\n`,
+    );
+    const first = await runCli(['--config', file, 'migrate']);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain(`Kafka topics created: ${topics.spans}, ${topics.logs}, ${topics.findings}`);
+    const second = await runCli(['--config', file, 'migrate']);
+    expect(second.stdout).toContain('Kafka topics created: none (all exist)');
+    const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      const { topics: described } = await admin.fetchTopicMetadata({ topics: Object.values(topics) });
+      expect(described.map((t) => t.partitions.length)).toEqual([4, 4, 4]);
+      const configs = await admin.describeConfigs({ includeSynonyms: false, resources: Object.values(topics).map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['retention.ms'] })) });
+      expect(configs.resources.map((r) => r.configEntries.find((e) => e.configName === 'retention.ms')?.configValue)).toEqual(['3600000', '3600000', '3600000']);
+      await admin.deleteTopics({ topics: Object.values(topics) });
+    } finally {
+      await admin.disconnect();
+    }
   });
 
   it('starts, prints where to send OTLP, and exits cleanly on SIGTERM', async () => {
