@@ -77,7 +77,7 @@ export interface Bus {
   start(): Promise<void>;
   /** Messages accepted by publish and not yet durable (in-process: not yet handled by every group; Kafka: not yet sent). */
   queueDepth(): number;
-  /** Lag of every subscription of this process, per partition. */
+  /** Lag of every subscription of this process, per partition it owns now. */
   consumerLag(): Promise<ConsumerLag[]>;
   /** Resolves when the bus can be reached (Kafka: the cluster answers), else rejects saying why. */
   ping(): Promise<void>;

@@ -71,7 +71,7 @@ export class KafkaBus implements Bus {
   #producer: Producer | null = null;
   #connecting: Promise<Producer> | null = null;
   /** Each subscription of this process, with what it reads (for the lag). */
-  readonly #subscriptions = new Map<Subscription, { group: string; topic: string; consumer: Consumer }>();
+  readonly #subscriptions = new Map<Subscription, { group: string; topic: string; consumer: Consumer; assigned: number[] }>();
   readonly #queue: PendingPublish[] = [];
   #draining: Promise<void> | null = null;
   #publishes = 0;
@@ -131,10 +131,11 @@ export class KafkaBus implements Bus {
       const ends = new Map<string, { partition: number; high: string; low: string }[]>();
       for (const topic of new Set(reading.map((r) => r.topic))) ends.set(topic, await admin.fetchTopicOffsets(topic));
       const lags: ConsumerLag[] = [];
-      for (const { group, topic } of reading) {
+      for (const { group, topic, assigned } of reading) {
         const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
         const byPartition = new Map((committed?.partitions ?? []).map((p) => [p.partition, p.offset]));
-        for (const end of ends.get(topic) ?? []) {
+        // This member's partitions only: summed over the members, the lags add up to the group's.
+        for (const end of (ends.get(topic) ?? []).filter((e) => assigned.includes(e.partition))) {
           const at = byPartition.get(end.partition);
           // -1: nothing committed yet, so the group starts from the beginning of what is kept.
           const from = at === undefined || BigInt(at) < 0n ? BigInt(end.low) : BigInt(at);
@@ -287,7 +288,12 @@ export class KafkaBus implements Bus {
     });
     const abort = new AbortController();
     let generation = 0;
-    consumer.on(consumer.events.GROUP_JOIN, () => void generation++);
+    /** The partitions of the topic this member owns since its last join (for the lag). */
+    const assigned: number[] = [];
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      generation++;
+      assigned.splice(0, assigned.length, ...(payload.memberAssignment[options.topic] ?? []));
+    });
     await consumer.connect();
     await consumer.subscribe({ topic: options.topic, fromBeginning: true });
     await consumer.run({
@@ -332,7 +338,7 @@ export class KafkaBus implements Bus {
         return stopped;
       },
     };
-    this.#subscriptions.set(subscription, { group: options.group, topic: options.topic, consumer });
+    this.#subscriptions.set(subscription, { group: options.group, topic: options.topic, consumer, assigned });
     return subscription;
   }
 

@@ -80,6 +80,16 @@ describe('three storage workers on six partitions, one killed', () => {
 
     // All three share the stream (each has stored batches), then one dies.
     await waitFor('every worker storing', async () => (await Promise.all(workers.map(batchesStored))).every((n) => n >= 2));
+    // Each reports the lag of the partitions it owns: disjoint, and all six together.
+    const owned = async (w: RunningWorker): Promise<string[]> => {
+      const text = await (await fetch(`${w.adminUrl}/metrics`)).text();
+      return text.split('\n').filter((l) => l.startsWith('chainwatch_consumer_lag{') && l.includes(`topic="${topics.spans}"`)).map((l) => /partition="(\d+)"/.exec(l)![1]!);
+    };
+    await waitFor('a disjoint split of the six partitions', async () => {
+      const split = await Promise.all(workers.map(owned));
+      const all = split.flat();
+      return split.every((p) => p.length > 0) && all.length === 6 && new Set(all).size === 6;
+    });
     const [victim, ...survivors] = workers;
     expect(await killAndWait(victim!.child, 'SIGKILL')).toBeNull();
     workers.splice(0, 1);
