@@ -6,19 +6,24 @@
  * refused request). Afterwards the process is healthy: what was stored before the suite is
  * unchanged, and new requests over HTTP and gRPC are stored.
  *
+ * The plain protobuf cases go over OTLP/gRPC too, and must get the matching gRPC code with the same
+ * message, partial_success and stored records.
+ *
  * The fixture must be what the generator writes (so it cannot drift from its script), every case
  * must have an answer, and every answer must fit what the generator knows of its case.
  */
 import { readFileSync } from 'node:fs';
+import { Client, credentials, Metadata, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeExportLogsServiceRequest } from '../../collector/otlp-protobuf-logs.js';
 import { encodeExportTraceServiceRequest } from '../../collector/otlp-protobuf.js';
+import { LOGS, TRACES } from '../../collector/otlp-signals.js';
 import type { Chainwatch } from '../../pipeline/chainwatch.js';
 import { createLogRecord, createLogsData } from '../../schemas/otlp-logs.js';
 import { createSpan, createTracesData } from '../../schemas/otlp-traces.js';
 import { FIXTURE_ABOUT, FIXTURE_FILE, formatFixture, generateCases, SUITE_COLLECTOR } from '../fixtures/hostile/generate.js';
 import { startTestChainwatch, testConfig } from '../harness/chainwatch.js';
-import { invariantProblem, runCase, sendCase, type Answer, type HostileCase, type HostileFixture } from '../harness/hostile-cases.js';
+import { bodyBytes, invariantProblem, partialSuccessForTest, runCase, sendCase, storedRecords, type Answer, type HostileCase, type HostileFixture, type HttpCaseRequest } from '../harness/hostile-cases.js';
 import { readStoredLogs } from '../harness/log-expectations.js';
 import { emitAndExport, expectExported, otlpEndpoint } from '../harness/otel-sdk.js';
 import { emitScenario, SCENARIO_RESOURCE } from '../harness/span-scenario.js';
@@ -104,6 +109,53 @@ describe('hostile input at the OTLP/HTTP receiver', () => {
     const slow = Promise.all(fixture.cases.filter(isSlow).map(async (c) => check(c, { ...(await sendCase(app.otlpHttpUrl!, c)), stored: 0 })));
     for (const c of fixture.cases.filter((c) => !isSlow(c))) check(c, await runCase(app.otlpHttpUrl!, app.clickhouse!, c));
     await slow;
+    expect(mismatches).toEqual([]);
+  }, 240_000);
+
+  it('answers the protobuf bodies the same over gRPC: the same code, message, partial_success and records stored', async () => {
+    // Every case whose request is a plain protobuf export (no compression, no odd headers), sent as
+    // the message of TraceService/Export or LogsService/Export; its HTTP answer says what gRPC must.
+    const grpcCode: Record<number, number> = { 200: status.OK, 400: status.INVALID_ARGUMENT, 413: status.RESOURCE_EXHAUSTED };
+    const plain = fixture.cases.filter(
+      (c) =>
+        c.request.kind === 'http' && c.request.method === 'POST' && (c.request.path === '/v1/traces' || c.request.path === '/v1/logs') &&
+        JSON.stringify(c.request.headers) === JSON.stringify({ 'content-type': 'application/x-protobuf' }) && !c.request.chunked && c.expect!.status in grpcCode,
+    ); // prettier-ignore
+    expect(plain.length).toBeGreaterThan(700);
+    const client = new Client(app.otlpGrpcAddress!, credentials.createInsecure(), { 'grpc.max_send_message_length': -1 });
+    const before = { count: 0 };
+    const mismatches: string[] = [];
+    try {
+      for (const c of plain) {
+        const r = c.request as HttpCaseRequest;
+        const body = bodyBytes(r.body);
+        before.count = await storedRecords(app.clickhouse!);
+        const method = r.path === '/v1/traces' ? TRACES.grpcMethod : LOGS.grpcMethod;
+        const answer = await new Promise<{ code: number; details: string; response: Buffer | null }>((resolve) =>
+          client.makeUnaryRequest(method, (b: Buffer) => b, (b: Buffer) => b, body, new Metadata(), { deadline: Date.now() + 30_000 }, (error, response) =>
+            resolve(error ? { code: error.code, details: error.details, response: null } : { code: status.OK, details: '', response: response! }),
+          ),
+        ); // prettier-ignore
+        const expected = c.expect!;
+        const got =
+          answer.code === status.OK
+            ? { code: status.OK, ...partialSuccessForTest(answer.response!) }
+            : { code: answer.code, message: answer.details, rejected: undefined as number | undefined };
+        const limit = (fixture.collector as typeof SUITE_COLLECTOR).limits.max_body_bytes;
+        const want =
+          body.length > limit
+            ? // Refused by gRPC itself (grpc.max_receive_message_length), before chainwatch sees it.
+              { code: status.RESOURCE_EXHAUSTED, message: `Received message larger than max (${body.length} vs ${limit})`, rejected: undefined }
+            : expected.status === 200
+              ? { code: status.OK, message: expected.message, rejected: expected.rejected }
+              : // The message names the request, not an HTTP body.
+                { code: grpcCode[expected.status]!, message: expected.message.replace(/^request body is not/, 'request is not'), rejected: undefined };
+        const stored = (await storedRecords(app.clickhouse!)) - before.count;
+        if (JSON.stringify(got) !== JSON.stringify(want) || stored !== expected.stored) mismatches.push(`${c.id}: got ${JSON.stringify({ ...got, stored })}, want ${JSON.stringify({ ...want, stored: expected.stored })}`);
+      }
+    } finally {
+      client.close();
+    }
     expect(mismatches).toEqual([]);
   }, 240_000);
 

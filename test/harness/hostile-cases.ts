@@ -114,6 +114,12 @@ function readProtobufFields(buf: Uint8Array): Map<number, (number | Uint8Array)[
   return fields;
 }
 
+/** The partial_success of a protobuf Export…ServiceResponse: rejected count and message (0 and '' when absent). */
+export function partialSuccessForTest(body: Buffer): { message: string; rejected: number } {
+  const { rejected, message } = partialSuccessOf(body, 'application/x-protobuf');
+  return { message, rejected };
+}
+
 function partialSuccessOf(body: Buffer, contentType: string): { rejected: number; message: string } {
   if (contentType === 'application/json') {
     const json = JSON.parse(body.toString('utf8')) as { partialSuccess?: { rejectedSpans?: string | number; rejectedLogRecords?: string | number; errorMessage?: string } };
