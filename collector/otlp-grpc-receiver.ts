@@ -38,6 +38,9 @@ export interface OtlpGrpcReceiverOptions {
   onLogs(data: LogsData, caller: Caller | null): Promise<ExportOutcome | void>;
   /** Told of every answered call (metrics). */
   onAnswered?: AnswerObserver;
+  /** A connection is closed after this long; calls in flight get `callGraceMs` more. @default 5 min, 30 s */
+  maxConnectionAgeMs?: number;
+  callGraceMs?: number;
   /** API keys in the call's metadata, checked before the message is decoded. Off when absent. */
   auth?: ApiKeyAuth;
   /** Serve TLS (mTLS when a client certificate is required) when given. */
@@ -95,6 +98,9 @@ export async function startOtlpGrpcReceiver(options: OtlpGrpcReceiverOptions): P
     // Clients that keep a connection idle are let go; keepalive pings from exporters are allowed.
     'grpc.max_connection_idle_ms': 5 * 60_000,
     'grpc.keepalive_permit_without_calls': 1,
+    // No connection outlives its age (plus the grace for calls in flight): a slow client included.
+    'grpc.max_connection_age_ms': options.maxConnectionAgeMs ?? 5 * 60_000,
+    'grpc.max_connection_age_grace_ms': options.callGraceMs ?? 30_000,
   });
 
   const handler =

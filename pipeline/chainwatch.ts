@@ -265,7 +265,14 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
         ...shared,
       });
       if (config.collector.grpc.enabled) {
-        grpcReceiver = await startOtlpGrpcReceiver({ host: config.collector.grpc.host, port: config.collector.grpc.port, maxMessageBytes: limits.max_body_bytes, ...shared });
+        grpcReceiver = await startOtlpGrpcReceiver({
+          host: config.collector.grpc.host,
+          port: config.collector.grpc.port,
+          maxMessageBytes: limits.max_body_bytes,
+          maxConnectionAgeMs: config.collector.grpc.max_connection_age_ms,
+          callGraceMs: limits.request_timeout_ms,
+          ...shared,
+        });
       }
       limitsTimer = logLimitCounts(limitCounts, logger);
     }

@@ -58,6 +58,15 @@ export const collectorConfigSchema = z
         host: nonEmpty('a host name or address').default('127.0.0.1'),
         /** @default 4317 (the OTLP/gRPC port) */
         port: port.default(4317),
+        /**
+         * A connection is closed after this long (GOAWAY; calls in flight get
+         * limits.request_timeout_ms more): a client trickling a message cannot hold one for longer,
+         * and long-lived exporters spread over the collectors again. @default 300000 (5 minutes)
+         */
+        max_connection_age_ms: z
+          .int({ error: (iss) => `expected milliseconds, got ${describe(iss.input)}` })
+          .min(1000, { error: (iss) => `expected at least 1000 ms, got ${describe(iss.input)}` })
+          .default(300_000),
       })
       .prefault({}),
     /**

@@ -6,6 +6,7 @@
  */
 import { Client, credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { connect, type Socket } from 'node:net';
+import { connect as connectHttp2 } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeExportTraceServiceRequest } from '../../collector/otlp-protobuf.js';
 import type { Chainwatch } from '../../pipeline/chainwatch.js';
@@ -71,7 +72,10 @@ describe('collector limits', () => {
   beforeAll(async () => {
     app = await startTestChainwatch(
       testConfig({
-        collector: { limits: { max_attributes: 3, max_attribute_value_length: 8, max_records_per_request: 50, header_timeout_ms: 400, request_timeout_ms: 800 } },
+        collector: {
+          limits: { max_attributes: 3, max_attribute_value_length: 8, max_records_per_request: 50, header_timeout_ms: 400, request_timeout_ms: 800 },
+          grpc: { max_connection_age_ms: 1000 },
+        },
       }),
     );
     port = Number(new URL(app.otlpHttpUrl!).port);
@@ -119,5 +123,22 @@ describe('collector limits', () => {
     expect(headers.ms).toBeGreaterThanOrEqual(400);
     expect(body.ms).toBeGreaterThanOrEqual(800);
     expect(await countStoredSpans(app.clickhouse!, "ServiceName = 'meantime'")).toBe(1);
+  });
+
+  it('closes a gRPC connection whose client trickles its message, after the connection age and the grace for calls', async () => {
+    const started = Date.now();
+    const session = connectHttp2(`http://${app.otlpGrpcAddress}`);
+    const stream = session.request({ ':method': 'POST', ':path': '/opentelemetry.proto.collector.trace.v1.TraceService/Export', 'content-type': 'application/grpc', te: 'trailers' });
+    // A length-prefixed message announcing 1000 bytes, of which 10 ever arrive.
+    const frame = Buffer.alloc(15);
+    frame.writeUInt32BE(1000, 1);
+    stream.write(frame);
+    stream.on('error', () => {});
+    session.on('error', () => {});
+    await new Promise<void>((resolve) => session.once('close', resolve));
+    const ms = Date.now() - started;
+    // Age 1 s (less up to 10% jitter), then 0.8 s of grace for the call in flight.
+    expect(ms).toBeGreaterThanOrEqual(900);
+    expect(ms).toBeLessThan(5000);
   });
 });
