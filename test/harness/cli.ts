@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { runToExit } from './child-processes.js';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI = fileURLToPath(new URL('../../dist/bin/chainwatch.js', import.meta.url));
@@ -15,21 +16,14 @@ export interface CliResult {
 }
 
 /** Runs the command to its exit; `stdin` is what it reads on standard input (nothing when absent). */
-export function runCli(args: string[], options: { cwd?: string; timeoutMs?: number; stdin?: string } = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd ?? PROJECT_ROOT, env: { ...process.env, CHAINWATCH_LOG_LEVEL: 'warn' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdin.end(options.stdin ?? '');
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+export async function runCli(args: string[], options: { cwd?: string; timeoutMs?: number; stdin?: string } = {}): Promise<CliResult> {
+  const { code, stdout, stderr } = await runToExit(process.execPath, [CLI, ...args], {
+    cwd: options.cwd ?? PROJECT_ROOT,
+    env: { ...process.env, CHAINWATCH_LOG_LEVEL: 'warn' },
+    timeoutMs: options.timeoutMs ?? 60_000,
+    ...(options.stdin !== undefined ? { stdin: options.stdin } : {}),
   });
+  return { code, stdout, stderr };
 }
 
 export interface RunningCli {

@@ -18,11 +18,12 @@
  * engine, which binds one data directory per process.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { closedPromise, killOnExit, terminate } from './child-processes.js';
 
 export interface ClickHouseServer {
   /** `http://127.0.0.1:PORT`, for `createClient({ url })`. */
@@ -48,28 +49,6 @@ const STOP_GRACE_MS = 5_000;
 const STDERR_TAIL_LINES = 30;
 const LISTENING = /^listening (127\.0\.0\.1:\d+)$/m;
 
-/** Servers still running, for the process 'exit' hook. */
-const liveServers = new Set<{ child: ChildProcess; tempDir: string | undefined }>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // Exit handlers must be synchronous: no graceful shutdown here, just make sure nothing lingers.
-  process.on('exit', () => {
-    for (const { child, tempDir } of liveServers) {
-      child.kill('SIGKILL');
-      if (tempDir !== undefined) {
-        try {
-          rmSync(tempDir, { recursive: true, force: true });
-        } catch {
-          // best effort: the server may still be dying
-        }
-      }
-    }
-  });
-}
-
 export async function startClickHouseServer(options: StartClickHouseServerOptions = {}): Promise<ClickHouseServer> {
   if (!existsSync(SERVER_ENTRY)) throw new Error(`${SERVER_ENTRY} does not exist: run "npm run build" first`);
   const tempDir = options.path === undefined ? await fs.mkdtemp(path.join(os.tmpdir(), 'chainwatch-clickhouse-')) : undefined;
@@ -77,21 +56,16 @@ export async function startClickHouseServer(options: StartClickHouseServerOption
 
   const child = spawn(process.execPath, [SERVER_ENTRY, '--path', dataDir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   // After the exit and the end of its output, so that the stderr tail below is complete.
-  const closed = new Promise<void>((resolve) => {
-    child.once('close', () => resolve());
-    child.once('error', () => resolve());
-  });
-  const live = { child, tempDir };
-  liveServers.add(live);
-  installExitHook();
+  const closed = closedPromise(child);
+  const release = killOnExit(child, tempDir);
   const stderr: string[] = [];
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      await terminate(child, closed);
-      liveServers.delete(live);
+      await terminate(child, closed, STOP_GRACE_MS);
+      release();
       if (tempDir !== undefined) await fs.rm(tempDir, { recursive: true, force: true, maxRetries: 3 });
     })();
     return stopping;
@@ -133,16 +107,4 @@ function waitForListening(child: ChildProcess): Promise<string> {
     child.once('exit', onExit);
     child.once('error', onError);
   });
-}
-
-/** SIGTERM (the server closes the engine), SIGKILL after STOP_GRACE_MS; resolves once it has exited. */
-async function terminate(child: ChildProcess, closed: Promise<void>): Promise<void> {
-  const running = child.exitCode === null && child.signalCode === null && child.pid !== undefined;
-  if (running) child.kill('SIGTERM');
-  const timer = running ? setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS) : undefined;
-  try {
-    await closed;
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -19,7 +19,7 @@
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, rmSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -27,6 +27,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
+import { closedPromise, killOnExit, runToExit, terminate, type ProcessResult } from './child-processes.js';
 
 export interface KafkaBroker {
   /**
@@ -149,9 +150,9 @@ function jarNamesFromDependencyList(listing: string): Set<string> {
 }
 
 async function runMaven(): Promise<void> {
-  let result: { code: number | null; output: string };
+  let result: ProcessResult;
   try {
-    result = await runToCompletion('mvn', MVN_ARGS, { cwd: HARNESS_DIR, timeoutMs: MVN_TIMEOUT_MS });
+    result = await runToExit('mvn', MVN_ARGS, { cwd: HARNESS_DIR, timeoutMs: MVN_TIMEOUT_MS });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     throw new Error(
@@ -164,28 +165,6 @@ async function runMaven(): Promise<void> {
       `fetching the Kafka jars failed: \`mvn ${MVN_ARGS.join(' ')}\` in ${HARNESS_DIR} exited with ${result.code ?? 'a signal'}\n` +
         tail(result.output, 40),
     );
-  }
-}
-
-/** Runs a short-lived command, collecting stdout and stderr; SIGKILLs it after timeoutMs. */
-async function runToCompletion(
-  command: string,
-  args: string[],
-  opts: { cwd?: string; timeoutMs: number },
-): Promise<{ code: number | null; output: string }> {
-  const output: string[] = [];
-  const child = spawn(command, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
-  try {
-    const code = await new Promise<number | null>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('close', (exitCode) => resolve(exitCode));
-    });
-    return { code, output: output.join('') };
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -264,26 +243,6 @@ export async function startKafkaBroker(opts: StartKafkaBrokerOptions = {}): Prom
 
 class PortClashError extends Error {}
 
-/** JVMs still running, for the process 'exit' hook. */
-const liveBrokers = new Set<{ child: ChildProcess; tempDir: string }>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // Exit handlers must be synchronous: no graceful shutdown here, just make sure nothing lingers.
-  process.on('exit', () => {
-    for (const { child, tempDir } of liveBrokers) {
-      child.kill('SIGKILL');
-      try {
-        rmSync(tempDir, { recursive: true, force: true });
-      } catch {
-        // best effort: the JVM may still be dying
-      }
-    }
-  });
-}
-
 async function startLocalBroker(libDir: string, opts: StartKafkaBrokerOptions): Promise<KafkaBroker> {
   const [port, controllerPort] = await freeLoopbackPorts(2);
   if (port === undefined || controllerPort === undefined) throw new Error('could not find free ports');
@@ -312,14 +271,18 @@ async function startLocalBroker(libDir: string, opts: StartKafkaBrokerOptions): 
     path.join(libDir, '*'),
   ];
 
-  let live: { child: ChildProcess; tempDir: string } | undefined;
+  /** The running JVM: its process, when it has closed, and its release from the exit hook. */
+  let live: { child: ChildProcess; closed: Promise<void>; release: () => void } | undefined;
+  const halt = async (): Promise<void> => {
+    if (live === undefined) return;
+    await terminate(live.child, live.closed, STOP_GRACE_MS);
+    live.release();
+    live = undefined;
+  };
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      if (live !== undefined) {
-        await terminate(live.child);
-        liveBrokers.delete(live);
-      }
+      await halt();
       await fs.rm(tempDir, { recursive: true, force: true, maxRetries: 3 });
     })();
     return stopping;
@@ -335,18 +298,10 @@ async function startLocalBroker(libDir: string, opts: StartKafkaBrokerOptions): 
     } finally {
       closeSync(outFd); // the child holds its own copy
     }
-    live = { child, tempDir };
-    liveBrokers.add(live);
-    installExitHook();
+    live = { child, closed: closedPromise(child), release: killOnExit(child, tempDir) };
     const deadline = Date.now() + START_TIMEOUT_MS;
     await waitUntilReady(child, port, brokerAddress, deadline);
     await warmUpCoordinators(brokerAddress, deadline);
-  };
-  const halt = async (): Promise<void> => {
-    if (live === undefined) return;
-    await terminate(live.child);
-    liveBrokers.delete(live);
-    live = undefined;
   };
 
   try {
@@ -426,9 +381,9 @@ function log4j2Properties(logFile: string): string {
 /** Formats the KRaft metadata and data dirs with a new random cluster id. */
 async function formatStorage(jvmArgs: string[], configFile: string, outFile: string): Promise<void> {
   const args = ['-Xmx256m', ...jvmArgs, 'kafka.tools.StorageTool', 'format', '--cluster-id', randomClusterId(), '--config', configFile];
-  let result: { code: number | null; output: string };
+  let result: ProcessResult;
   try {
-    result = await runToCompletion(javaBinary(), args, { timeoutMs: 60_000 });
+    result = await runToExit(javaBinary(), args, { timeoutMs: 60_000 });
   } catch (err) {
     throw new Error(`could not run ${javaBinary()} (a JDK 17+ is needed): ${(err as Error).message}`);
   }
@@ -564,19 +519,6 @@ async function freeLoopbackPorts(n: number): Promise<number[]> {
     return servers.map((server) => (server.address() as net.AddressInfo).port);
   } finally {
     await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
-  }
-}
-
-/** SIGTERM (Kafka shuts down cleanly), SIGKILL after STOP_GRACE_MS; resolves once it has exited. */
-async function terminate(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
-  try {
-    await exited;
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -11,10 +11,10 @@
  *
  * runTelemetrygen() runs it to its exit (killing it after a timeout) and returns what it printed.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runToExit, type ProcessResult } from './child-processes.js';
 
 /** The version the tests were written against (its span shapes are asserted exactly). */
 export const TELEMETRYGEN_VERSION = 'v0.161.0';
@@ -23,31 +23,6 @@ const MODULE = 'github.com/open-telemetry/opentelemetry-collector-contrib/cmd/te
 /** test/harness/telemetrygen in the source tree, also when this module runs compiled from dist/. */
 const CACHE_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)).replace(/([\\/])dist([\\/]test[\\/]harness)$/, '$2'), 'telemetrygen');
 const INSTALL_TIMEOUT_MS = 8 * 60_000;
-
-export interface ProcessResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<ProcessResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 let installing: Promise<string> | null = null;
 
@@ -70,7 +45,7 @@ async function install(): Promise<string> {
   try {
     let result: ProcessResult;
     try {
-      result = await run('go', ['install', `${MODULE}@${TELEMETRYGEN_VERSION}`], { ...process.env, GOBIN: gobin, GOTOOLCHAIN: 'local', CGO_ENABLED: '0' }, INSTALL_TIMEOUT_MS);
+      result = await runToExit('go', ['install', `${MODULE}@${TELEMETRYGEN_VERSION}`], { env: { ...process.env, GOBIN: gobin, GOTOOLCHAIN: 'local', CGO_ENABLED: '0' }, timeoutMs: INSTALL_TIMEOUT_MS });
     } catch (err) {
       throw new Error(`cannot run go to install telemetrygen (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); install Go, or set TELEMETRYGEN to a telemetrygen binary`);
     }
@@ -87,5 +62,5 @@ async function install(): Promise<string> {
 
 /** Runs telemetrygen with `args` (e.g. `['traces', '--traces', '3', …]`) to its exit. */
 export function runTelemetrygen(binary: string, args: string[], timeoutMs = 60_000): Promise<ProcessResult> {
-  return run(binary, args, { ...process.env }, timeoutMs);
+  return runToExit(binary, args, { timeoutMs });
 }
