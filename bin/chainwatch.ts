@@ -13,7 +13,7 @@ import { formatClock } from '../demo/incidents.js';
 import { ConfigError, loadConfig } from '../pipeline/config-loader.js';
 import { migrateAll, startChainwatch, type Role } from '../pipeline/chainwatch.js';
 import { createLogger, type Logger } from '../pipeline/logger.js';
-import { errorSummary } from '../pipeline/stage-runner.js';
+import { errorSummary } from '../pipeline/errors.js';
 import type { Config } from '../schemas/config.js';
 import { sha256Hex } from '../collector/auth.js';
 import { demoConfigSchema, INCIDENT_KINDS, parseIncidentList, type DemoConfig } from '../schemas/demo-config.js';

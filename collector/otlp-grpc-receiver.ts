@@ -19,7 +19,7 @@
  * so they are decoded by the same hand-written OTLP decoders as on HTTP.
  */
 import { Metadata, Server, status, type ServerUnaryCall, type sendUnaryData, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
-import { errorSummary } from '../pipeline/stage-runner.js';
+import { errorSummary } from '../pipeline/errors.js';
 import type { Logger } from '../pipeline/logger.js';
 import type { LogsData } from '../schemas/otlp-logs.js';
 import type { TracesData } from '../schemas/otlp-traces.js';

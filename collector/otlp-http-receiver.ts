@@ -20,7 +20,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { gunzip, inflate, type InputType } from 'node:zlib';
 import { promisify } from 'node:util';
-import { errorSummary } from '../pipeline/stage-runner.js';
+import { errorSummary } from '../pipeline/errors.js';
 import type { Logger } from '../pipeline/logger.js';
 import type { LogsData } from '../schemas/otlp-logs.js';
 import type { TracesData } from '../schemas/otlp-traces.js';

@@ -10,7 +10,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Logger } from './logger.js';
 import type { PipelineMetrics } from './metrics.js';
-import { errorSummary } from './stage-runner.js';
+import { errorSummary } from './errors.js';
 
 /** A named dependency check: resolves when the dependency answers, rejects saying why not. */
 export interface ReadinessCheck {

@@ -34,7 +34,8 @@ import type { Logger } from './logger.js';
 import { MemoryBus } from './memory-bus.js';
 import { PipelineMetrics } from './metrics.js';
 import { startSelfTracing } from './self-tracing.js';
-import { errorSummary, runConsumerStage, type BatchDecoder, type RunningStage } from './stage-runner.js';
+import { errorSummary } from './errors.js';
+import { runConsumerStage, type BatchDecoder, type RunningStage } from './stage-runner.js';
 import type { Stage } from './stage.js';
 
 export type Role = 'collector' | 'storage';
@@ -173,7 +174,8 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
           name: 'clickhouse',
           check: async () => {
             if (!clickhouse) throw new Error('not connected yet');
-            await (await clickhouse.client.query({ query: 'SELECT 1', format: 'JSONEachRow' })).json();
+            const answer = await clickhouse.client.ping();
+            if (!answer.success) throw answer.error;
           },
         });
       }

@@ -66,3 +66,9 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/** The name and message of an error, for logs: never a record, never a stack of user data. */
+export function errorSummary(err: unknown): { type: string; message: string } {
+  if (err instanceof Error) return { type: err.name, message: err.message.slice(0, 500) };
+  return { type: typeof err, message: String(err).slice(0, 500) };
+}

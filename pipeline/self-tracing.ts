@@ -17,7 +17,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, TraceIdRatioBasedSampler, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { Config } from '../schemas/config.js';
-import { errorSummary } from './stage-runner.js';
+import { errorSummary } from './errors.js';
 
 export interface SelfTracing {
   /** Runs `work` inside a span named `name` (when tracing is on); the span ends with its outcome. */
@@ -26,14 +26,15 @@ export interface SelfTracing {
   shutdown(): Promise<void>;
 }
 
-const OFF: SelfTracing = {
+/** Tracing off: the work runs without a span. */
+export const SELF_TRACING_OFF: SelfTracing = {
   span: (_name, _attributes, work) => work(null),
   shutdown: async () => {},
 };
 
 export function startSelfTracing(config: Config, roles: readonly string[]): SelfTracing {
   const settings = config.self_tracing;
-  if (!settings.enabled || !settings.endpoint) return OFF;
+  if (!settings.enabled || !settings.endpoint) return SELF_TRACING_OFF;
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ 'service.name': settings.service_name, 'pipeline.roles': roles.join(',') }),
     sampler: new TraceIdRatioBasedSampler(settings.sample_ratio),

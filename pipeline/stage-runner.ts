@@ -13,16 +13,16 @@
  */
 import { cutAtIntent, spanOf, type BatchIntent, type BatchIntentStore } from './batch-intents.js';
 import { batchId, type Bus, type ConsumedBatch, type ConsumedMessage } from './bus.js';
-import { backoffDelay, PermanentError, ShutdownError, sleep } from './errors.js';
+import { backoffDelay, errorSummary, PermanentError, ShutdownError, sleep } from './errors.js';
 import type { Logger } from './logger.js';
-import type { SelfTracing } from './self-tracing.js';
+import { SELF_TRACING_OFF, type SelfTracing } from './self-tracing.js';
 import type { Stage } from './stage.js';
 
 export interface StageStats {
   batches: number;
   messages: number;
-  /** Messages dropped because they could not be decoded, or by a permanent stage error. */
-  droppedMessages: number;
+  /** Messages dropped because they could not be decoded, or by a permanent stage error (the sum of droppedByReason). */
+  readonly droppedMessages: number;
   /** The same, by reason (the decoder's reason, or `permanent error`). */
   droppedByReason: Record<string, number>;
   retries: number;
@@ -58,14 +58,19 @@ export interface RunningStage {
   stop(): Promise<void>;
 }
 
-const NO_TRACING: Pick<SelfTracing, 'span'> = { span: (_name, _attributes, work) => work(null) };
-
 export async function runConsumerStage<In>(options: ConsumerStageOptions<In>): Promise<RunningStage> {
   const { bus, stage, logger } = options;
   const log = logger.child({ stage: stage.name, topic: options.topic, group: options.group });
-  const stats: StageStats = { batches: 0, messages: 0, droppedMessages: 0, droppedByReason: {}, retries: 0 };
+  const stats: StageStats = {
+    batches: 0,
+    messages: 0,
+    droppedByReason: {},
+    get droppedMessages() {
+      return Object.values(this.droppedByReason).reduce((a, b) => a + b, 0);
+    },
+    retries: 0,
+  };
   const drop = (reason: string, count: number): void => {
-    stats.droppedMessages += count;
     stats.droppedByReason[reason] = (stats.droppedByReason[reason] ?? 0) + count;
   };
   await stage.start();
@@ -131,7 +136,7 @@ export async function runConsumerStage<In>(options: ConsumerStageOptions<In>): P
     const ctx = { batchId: batchId(batch), signal };
     const intents = options.intents;
     const attributes = { 'messaging.destination.name': batch.topic, 'messaging.destination.partition.id': String(batch.partition), 'messaging.batch.message_count': batch.messages.length, 'batch.id': ctx.batchId };
-    await (options.selfTracing ?? NO_TRACING).span(`stage ${stage.name}`, attributes, async (span) => {
+    await (options.selfTracing ?? SELF_TRACING_OFF).span(`stage ${stage.name}`, attributes, async (span) => {
       const retriesBefore = stats.retries;
       const stored = await withRetries(
         async () => {
@@ -164,10 +169,4 @@ export async function runConsumerStage<In>(options: ConsumerStageOptions<In>): P
       return stopping;
     },
   };
-}
-
-/** The name and message of an error, for logs: never a record, never a stack of user data. */
-export function errorSummary(err: unknown): { type: string; message: string } {
-  if (err instanceof Error) return { type: err.name, message: err.message.slice(0, 500) };
-  return { type: typeof err, message: String(err).slice(0, 500) };
 }

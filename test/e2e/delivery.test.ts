@@ -15,7 +15,7 @@ import type { Config } from '../../schemas/config.js';
 import { startTestChainwatch, testConfig, uniqueName } from '../harness/chainwatch.js';
 import { killAndWait, startCollectorCli } from '../harness/cli.js';
 import { waitFor } from '../harness/wait-for.js';
-import { numberedSpanRequest } from '../harness/numbered-spans.js';
+import { numberedSpanRequest, sendUntilGone } from '../harness/numbered-spans.js';
 
 const SPANS_PER_REQUEST = 100;
 
@@ -82,26 +82,11 @@ describe('delivery guarantees on Kafka', () => {
     writeFileSync(file, JSON.stringify({ collector: { http: { host: '127.0.0.1', port: 0 }, grpc: { enabled: false } }, admin: { port: 0 }, bus }));
     const collector = await startCollectorCli(['--config', file]);
     const service = 'collector-killed';
-    const acked: number[] = [];
-    let next = 0;
-    let failures = 0;
-    const send = async (): Promise<void> => {
-      for (;;) {
-        const n = next++;
-        try {
-          const res = await fetch(`${collector.otlpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: numberedSpanRequest(service, n, SPANS_PER_REQUEST) });
-          await res.arrayBuffer();
-          if (res.status === 200) acked.push(n);
-        } catch {
-          // The collector is gone: this request was never acknowledged.
-          if (++failures > 20) return;
-        }
-      }
-    };
-    const senders = Promise.all([send(), send(), send(), send()]);
+    const stream = sendUntilGone({ url: `${collector.otlpUrl}/v1/traces`, service, spansPerRequest: SPANS_PER_REQUEST, senders: 4, maxFailures: 20 });
+    const acked = stream.acked;
     await waitFor('load on the collector', async () => acked.length >= 100);
     expect(await killAndWait(collector.child, 'SIGKILL')).toBeNull();
-    await senders;
+    await stream.done;
 
     await waitFor('the storage stage to catch up', caughtUp);
     const result = await stored(service);

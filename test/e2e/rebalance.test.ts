@@ -17,7 +17,7 @@ import { startTestChainwatch, uniqueName } from '../harness/chainwatch.js';
 import { startClickHouseServer, type ClickHouseServer } from '../harness/clickhouse-server.js';
 import { killAndWait, runCli, startWorkerCli, type RunningWorker } from '../harness/cli.js';
 import { waitFor } from '../harness/wait-for.js';
-import { numberedSpanRequest } from '../harness/numbered-spans.js';
+import { sendEachUntilAcknowledged } from '../harness/numbered-spans.js';
 
 const SPANS_PER_REQUEST = 200;
 const REQUESTS = 300; // 60,000 spans
@@ -63,20 +63,7 @@ describe('three storage workers on six partitions, one killed', () => {
     for (let i = 0; i < 3; i++) workers.push(await startWorkerCli(['--config', file, '--role', 'storage']));
     collector = await startTestChainwatch(parseConfig(raw, '(test)'), ['collector']);
 
-    let acked = 0;
-    const send = async (): Promise<void> => {
-      for (let n = acked; n < REQUESTS; n = acked) {
-        acked++;
-        await new Promise((r) => setTimeout(r, 50));
-        for (;;) {
-          const res = await fetch(`${collector!.otlpHttpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: numberedSpanRequest('rebalance', n, SPANS_PER_REQUEST) });
-          await res.arrayBuffer();
-          if (res.status === 200) break;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
-    };
-    const sending = Promise.all([send(), send()]);
+    const stream = sendEachUntilAcknowledged({ url: `${collector.otlpHttpUrl}/v1/traces`, service: 'rebalance', spansPerRequest: SPANS_PER_REQUEST, senders: 2, pauseMs: 50, requests: REQUESTS });
 
     // All three share the stream (each has stored batches), then one dies.
     await waitFor('every worker storing', async () => (await Promise.all(workers.map(batchesStored))).every((n) => n >= 2));
@@ -94,7 +81,7 @@ describe('three storage workers on six partitions, one killed', () => {
     expect(await killAndWait(victim!.child, 'SIGKILL')).toBeNull();
     workers.splice(0, 1);
     const before = await Promise.all(survivors.map(batchesStored));
-    await sending;
+    await stream.done;
 
     const ch = createClient({ url: server.url, database: 'rebalance', log: { level: 0 as never } });
     try {

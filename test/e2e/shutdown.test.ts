@@ -13,7 +13,7 @@ import { parseConfig } from '../../pipeline/config-loader.js';
 import { openClickHouse } from '../../processors/storage/clickhouse.js';
 import { uniqueName } from '../harness/chainwatch.js';
 import { killAndWait, startCollectorCli, startWorkerCli, type RunningCli, type RunningWorker } from '../harness/cli.js';
-import { numberedSpanRequest } from '../harness/numbered-spans.js';
+import { sendUntilGone } from '../harness/numbered-spans.js';
 import { waitFor } from '../harness/wait-for.js';
 
 const SPANS_PER_REQUEST = 100;
@@ -56,24 +56,17 @@ describe('SIGTERM under load on Kafka', () => {
     const collector = await startCollectorCli(['--config', file]);
     running.push(collector);
 
-    const acked: number[] = [];
-    let next = 0;
-    let refused = 0;
-    const send = async (): Promise<void> => {
-      for (;;) {
-        const n = next++;
-        try {
-          const res = await fetch(`${collector.otlpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: numberedSpanRequest('shutdown', n, SPANS_PER_REQUEST) });
-          await res.arrayBuffer();
-          if (res.status === 200) acked.push(n);
-          else expect(res.status).toBe(503); // draining: refused with a status, never dropped silently
-        } catch {
-          if (++refused > 10) return; // the collector has stopped listening
-        }
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    };
-    const senders = Promise.all([send(), send(), send()]);
+    // Draining, the collector refuses with a status (503), never drops a request silently.
+    const stream = sendUntilGone({
+      url: `${collector.otlpUrl}/v1/traces`,
+      service: 'shutdown',
+      spansPerRequest: SPANS_PER_REQUEST,
+      senders: 3,
+      pauseMs: 20,
+      maxFailures: 10,
+      onRefused: (status) => expect(status).toBe(503),
+    });
+    const acked = stream.acked;
     await waitFor('load stored by the worker', async () => acked.length >= 150);
 
     // The worker first, mid-stream: it finishes and commits its batch, then goes.
@@ -89,7 +82,7 @@ describe('SIGTERM under load on Kafka', () => {
     const collectorStop = await terminate(collector.child);
     expect(collectorStop.code, collector.output()).toBe(0);
     expect(collectorStop.ms).toBeLessThan(SHUTDOWN_TIMEOUT_S * 1000);
-    await senders;
+    await stream.done;
 
     const last = worker;
     await waitFor('the worker to catch up', async () => {

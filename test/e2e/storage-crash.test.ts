@@ -15,7 +15,7 @@ import { openClickHouse } from '../../processors/storage/clickhouse.js';
 import { startTestChainwatch, uniqueName } from '../harness/chainwatch.js';
 import { killAndWait, startWorkerCli, type RunningWorker } from '../harness/cli.js';
 import { waitFor } from '../harness/wait-for.js';
-import { numberedSpanRequest } from '../harness/numbered-spans.js';
+import { sendEachUntilAcknowledged } from '../harness/numbered-spans.js';
 
 const SPANS_PER_REQUEST = 250;
 const REQUESTS = 400; // 100,000 spans
@@ -71,21 +71,15 @@ describe('a storage worker killed with SIGKILL mid-stream', () => {
     // The stream, paced (about 40 requests, 10,000 spans, a second) so the worker consumes it live
     // and its batches end wherever the stream is; every request is sent until it is acknowledged
     // (a 503 or 429 is retried).
-    let acked = 0;
-    const send = async (): Promise<void> => {
-      for (let n = acked; n < REQUESTS; n = acked) {
-        acked++;
-        await new Promise((r) => setTimeout(r, 75));
-        for (;;) {
-          const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: numberedSpanRequest('crash-test', n, SPANS_PER_REQUEST) });
-          await res.arrayBuffer();
-          if (res.status === 200) break;
-          expect([429, 503]).toContain(res.status);
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
-    };
-    const sending = Promise.all([send(), send(), send()]);
+    const stream = sendEachUntilAcknowledged({
+      url,
+      service: 'crash-test',
+      spansPerRequest: SPANS_PER_REQUEST,
+      senders: 3,
+      pauseMs: 75,
+      requests: REQUESTS,
+      onRefused: (status) => expect([429, 503]).toContain(status),
+    });
 
     // Each kill waits until the worker is storing (some batches committed, more waiting), then SIGKILL.
     const storing = consumerGroup(config, 'storage');
@@ -99,8 +93,8 @@ describe('a storage worker killed with SIGKILL mid-stream', () => {
       expect(await killAndWait(current.child, 'SIGKILL')).toBeNull();
       worker = await startWorkerCli(['--config', file, '--role', 'storage']);
     }
-    await sending;
-    expect(acked).toBe(REQUESTS);
+    await stream.done;
+    expect(stream.acked()).toBe(REQUESTS);
 
     // Drained: every partition of the span group is committed to the end.
     const last = worker;

@@ -21,3 +21,66 @@ export function numberedSpanRequest(service: string, n: number, spans: number): 
   );
   return encodeExportTraceServiceRequest(createTracesData(service, list, { name: 'numbered' }));
 }
+
+const post = async (url: string, body: Uint8Array): Promise<number> => {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body });
+  await res.arrayBuffer();
+  return res.status;
+};
+const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface StreamOptions {
+  /** The OTLP/HTTP traces URL (…/v1/traces). */
+  url: string;
+  service: string;
+  spansPerRequest: number;
+  senders: number;
+  /** Each sender waits this long before each request. */
+  pauseMs?: number;
+}
+
+/**
+ * Requests 0 … requests-1, each sent until it is acknowledged (a refused one is sent again after
+ * 100 ms; `onRefused` sees its status). `acked()` counts the requests taken so far.
+ */
+export function sendEachUntilAcknowledged(options: StreamOptions & { requests: number; onRefused?: (status: number) => void }): { done: Promise<void>; acked: () => number } {
+  let taken = 0;
+  const sender = async (): Promise<void> => {
+    for (let n = taken; n < options.requests; n = taken) {
+      taken++;
+      await pause(options.pauseMs ?? 0);
+      for (;;) {
+        const status = await post(options.url, numberedSpanRequest(options.service, n, options.spansPerRequest));
+        if (status === 200) break;
+        options.onRefused?.(status);
+        await pause(100);
+      }
+    }
+  };
+  return { done: Promise.all(Array.from({ length: options.senders }, sender)).then(() => {}), acked: () => taken };
+}
+
+/**
+ * Requests 0, 1, 2, … until the collector is gone (more than `maxFailures` requests could not be
+ * sent at all); `acked` holds the numbers of those answered 200, `onRefused` sees the other statuses.
+ */
+export function sendUntilGone(options: StreamOptions & { maxFailures: number; onRefused?: (status: number) => void }): { done: Promise<void>; acked: number[] } {
+  const acked: number[] = [];
+  let next = 0;
+  let failures = 0;
+  const sender = async (): Promise<void> => {
+    for (;;) {
+      const n = next++;
+      try {
+        const status = await post(options.url, numberedSpanRequest(options.service, n, options.spansPerRequest));
+        if (status === 200) acked.push(n);
+        else options.onRefused?.(status);
+      } catch {
+        // The collector is gone: this request was never acknowledged.
+        if (++failures > options.maxFailures) return;
+      }
+      await pause(options.pauseMs ?? 0);
+    }
+  };
+  return { done: Promise.all(Array.from({ length: options.senders }, sender)).then(() => {}), acked };
+}
