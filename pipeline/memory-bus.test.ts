@@ -30,7 +30,7 @@ describe('in-process bus', () => {
   });
 
   it('delivers in order with increasing offsets and batches up to the limit', async () => {
-    const bus = new MemoryBus({ maxPendingMessages: 1000 });
+    const bus = new MemoryBus({ maxPendingMessages: 1000, firstOffset: 0 });
     const batches: ConsumedBatch[] = [];
     await bus.subscribe({ topic: 't', group: 'g', maxBatchMessages: 4, maxWaitMs: 5 }, async (b) => {
       batches.push(b);
@@ -43,8 +43,25 @@ describe('in-process bus', () => {
     await bus.shutdown();
   });
 
+  it('starts offsets at its creation time in µs, so batch ids of two processes on the same data never meet', async () => {
+    const offsetsOf = async (bus: MemoryBus): Promise<number[]> => {
+      const offsets: number[] = [];
+      await bus.subscribe({ topic: 't', group: 'g', maxBatchMessages: 10, maxWaitMs: 0 }, async (b) => void offsets.push(...b.messages.map((m) => Number(m.offset))));
+      await bus.publish('t', [msg(1), msg(2)]);
+      await bus.shutdown();
+      return offsets;
+    };
+    const before = Date.now() * 1000;
+    const first = await offsetsOf(new MemoryBus({ maxPendingMessages: 10 }));
+    await new Promise((r) => setTimeout(r, 2));
+    const second = await offsetsOf(new MemoryBus({ maxPendingMessages: 10 }));
+    expect(first[0]).toBeGreaterThanOrEqual(before);
+    expect(first[1]).toBe(first[0]! + 1);
+    expect(second[0]).toBeGreaterThan(first[1]!);
+  });
+
   it('redelivers the same batch when the handler fails', async () => {
-    const bus = new MemoryBus({ maxPendingMessages: 100 });
+    const bus = new MemoryBus({ maxPendingMessages: 100, firstOffset: 0 });
     const seen: string[] = [];
     let failures = 2;
     await bus.subscribe({ topic: 't', group: 'g', maxBatchMessages: 10, maxWaitMs: 0 }, async (b) => {

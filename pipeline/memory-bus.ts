@@ -6,6 +6,11 @@
  * spans are in ClickHouse (DESIGN.md: in embedded mode an OTLP request is acknowledged only once
  * it is durably stored). Memory is bounded: a publish that would leave more than
  * `maxPendingMessages` uncommitted messages is refused with `BusFullError`.
+ *
+ * Offsets start at the bus's creation time in microseconds, not at 0: batch ids, and the
+ * ClickHouse deduplication tokens derived from them, must not repeat when an embedded process
+ * restarts on the data of an earlier one, or its first batches would be taken for retries and
+ * dropped. (Colliding would take more messages in one run than microseconds between two starts.)
  */
 import type { BatchHandler, Bus, BusMessage, ConsumerLag, ConsumedMessage, SubscribeOptions, Subscription } from './bus.js';
 import { BusFullError, ShutdownError, sleep } from './errors.js';
@@ -30,9 +35,13 @@ interface Group {
 class MemoryTopic {
   /** messages[i] has offset base + i. */
   messages: BusMessage[] = [];
-  base = 0;
+  base: number;
   groups = new Map<string, Group>();
   waiting: PendingPublish[] = [];
+
+  constructor(firstOffset: number) {
+    this.base = firstOffset;
+  }
 
   get end(): number {
     return this.base + this.messages.length;
@@ -70,6 +79,8 @@ export interface MemoryBusOptions {
   maxPendingMessages: number;
   /** Retry-After hint given with BusFullError. @default 1000 */
   retryAfterMs?: number;
+  /** Offset of every topic's first message. @default the bus's creation time in µs */
+  firstOffset?: number;
 }
 
 export class MemoryBus implements Bus {
@@ -79,7 +90,7 @@ export class MemoryBus implements Bus {
   #closed = false;
 
   constructor(options: MemoryBusOptions) {
-    this.#options = { retryAfterMs: 1000, ...options };
+    this.#options = { retryAfterMs: 1000, firstOffset: Date.now() * 1000, ...options };
   }
 
   async start(): Promise<void> {}
@@ -190,7 +201,7 @@ export class MemoryBus implements Bus {
 
   #topic(name: string): MemoryTopic {
     let t = this.#topics.get(name);
-    if (!t) this.#topics.set(name, (t = new MemoryTopic()));
+    if (!t) this.#topics.set(name, (t = new MemoryTopic(this.#options.firstOffset)));
     return t;
   }
 }

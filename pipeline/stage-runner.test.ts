@@ -50,7 +50,7 @@ function runner(bus: MemoryBus, stage: Stage<number[]>) {
 
 describe('stage runner', () => {
   it('retries a failing batch with the same id, then publishes its outputs and commits', async () => {
-    const bus = new MemoryBus({ maxPendingMessages: 100 });
+    const bus = new MemoryBus({ maxPendingMessages: 100, firstOffset: 0 });
     const outputs: number[] = [];
     await bus.subscribe({ topic: 'out', group: 'sink', maxBatchMessages: 100, maxWaitMs: 0 }, async (b) => {
       for (const m of b.messages) outputs.push(m.value[0]!);

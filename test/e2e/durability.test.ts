@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { encodeExportTraceServiceRequest } from '../../collector/otlp-protobuf.js';
 import { openClickHouse, type ClickHouse } from '../../processors/storage/clickhouse.js';
 import { createSpan, createTracesData, type TracesData } from '../../schemas/otlp-traces.js';
+import { testConfig, startTestChainwatch } from '../harness/chainwatch.js';
 import { killAndWait, startCli } from '../harness/cli.js';
 import { countStoredSpans } from '../harness/span-expectations.js';
 
@@ -80,4 +81,25 @@ describe('durability in embedded mode', () => {
     const [row] = await rs.json<{ n: string; u: string }>();
     expect(Number(row!.n)).toBe(Number(row!.u));
   });
+
+  it('stores what a restarted process accepts on the data of the one before (batch ids never repeat)', async () => {
+    // The in-process bus starts its offsets afresh in every process; if batch ids (the inserts'
+    // deduplication tokens) repeated, the new process's first batches would be dropped as retries.
+    await ch?.close(); // one embedded data directory per process at a time
+    ch = null;
+    const config = testConfig();
+    for (const run of [1, 2, 3]) {
+      const app = await startTestChainwatch(config);
+      try {
+        for (const n of [run * 100 + 1, run * 100 + 2]) {
+          const res = await fetch(`${app.otlpHttpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: encodeExportTraceServiceRequest(request(n)) });
+          expect(res.status).toBe(200);
+        }
+        expect(await countStoredSpans(app.clickhouse!)).toBe(run * 2 * SPANS_PER_REQUEST);
+      } finally {
+        await app.stop();
+      }
+    }
+  });
 });
+
