@@ -24,8 +24,8 @@ Usage:
   chainwatch [--config FILE] <command> [options]
 
 Commands:
-  start      run every stage in one process: the OTLP receiver (traces and logs), the bus
-             and storage (embedded by default: in-process bus, ClickHouse engine
+  start      run every stage in one process: the OTLP receiver (traces and logs), the bus,
+             storage and inventory (embedded by default: in-process bus, ClickHouse engine
              in-process); without --config it also runs the demo estate against itself
   collector  the OTLP receivers and the inline stages (redaction), publishing to Kafka
   worker     consuming stages, one or several roles per process (--role), on Kafka
@@ -42,9 +42,14 @@ Options:
   -h, --help          show this text
 
 worker options:
-  --role ROLE         a role this worker runs (repeat, or separate with commas): storage
-                      (spans, log records and findings into ClickHouse). Workers of one role
-                      share its topics' partitions through their consumer group.
+  --role ROLE         a role this worker runs (repeat, or separate with commas):
+                      storage    spans, log records and findings into ClickHouse
+                      inventory  call edges: partials keyed by edge id on the edges topic,
+                                 then the edge registry, per-minute edge statistics and
+                                 posture findings (new edge, plaintext, unauthenticated,
+                                 static or long-lived credential)
+                      Workers of one role share its topics' partitions through their
+                      consumer group; an inventory worker owns the edges of its partitions.
 
 start options:
   --demo              run the demo estate even though a config file is given
@@ -256,8 +261,8 @@ async function main(argv: string[]): Promise<number> {
 }
 
 /** Roles a worker can run, and the ones still to come (named so a deployment can be written ahead). */
-const WORKER_ROLES: readonly Role[] = ['storage'];
-const PLANNED_ROLES = ['inventory', 'anomaly', 'sla', 'alerting'];
+const WORKER_ROLES: readonly Role[] = ['storage', 'inventory'];
+const PLANNED_ROLES = ['anomaly', 'sla', 'alerting'];
 
 /** The --role values of a worker (repeated or comma-separated), or what is wrong with them. */
 function workerRoles(values: readonly string[]): Role[] | string {

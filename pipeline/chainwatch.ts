@@ -4,9 +4,11 @@
  * in reverse: the receiver stops accepting and drains, the stages finish and commit their
  * batches, then the bus and ClickHouse close.
  *
- * Roles: `collector` (OTLP receiver → inline stages → bus) and `storage` (bus → ClickHouse).
- * `chainwatch start` runs both in one process. Traces and logs take the same path, each on its
- * own topic, consumer group and table.
+ * Roles: `collector` (OTLP receiver → inline stages → bus), `storage` (bus → ClickHouse) and
+ * `inventory` (spans → call-edge partials on the edges topic, keyed by edge id → the edge
+ * registry, per-minute edge statistics and posture findings in ClickHouse). `chainwatch start`
+ * runs them all in one process. Traces and logs take the same path, each on its own topic,
+ * consumer group and table.
  */
 import { applyAttributeLimits, type AttributeLimitCounts } from '../collector/attribute-limits.js';
 import { ApiKeyAuth, loadTls, stampTenant, type Caller } from '../collector/auth.js';
@@ -17,13 +19,15 @@ import { startOtlpHttpReceiver, type OtlpHttpReceiver } from '../collector/otlp-
 import { createLogPublisher, createTracePublisher } from '../collector/otlp-publisher.js';
 import { stripReservedAttributes, type AttributedRecord } from '../collector/reserved-attributes.js';
 import { migrate, openClickHouse, type ClickHouse } from '../processors/storage/clickhouse.js';
-import { decodeLogMessages, LogStorageStage, StorageStage } from '../processors/storage/storage-stage.js';
+import { decodeLogMessages, decodeSpanMessages, LogStorageStage, StorageStage } from '../processors/storage/storage-stage.js';
+import { decodeEdgeMessages, EdgeRegistryStage } from '../processors/inventory/edge-registry-stage.js';
+import { InventoryStage } from '../processors/inventory/inventory-stage.js';
 import { transcodeSpanMessages } from '../processors/storage/span-transcoder.js';
 import { decodeFindingMessages, FindingsStorageStage } from '../processors/storage/findings-stage.js';
 import { RedactionStage } from '../processors/redaction/redaction-stage.js';
 import type { Redactor } from '../processors/redaction/types.js';
 import { fingerprintKey } from './fingerprint-key.js';
-import type { Config } from '../schemas/config.js';
+import type { Config, StorageStageConfig } from '../schemas/config.js';
 import { countRecords, type ResourceGroup, type ScopeGroup, type SignalLayout } from '../schemas/otlp-common.js';
 import { LOGS_LAYOUT, type LogsData } from '../schemas/otlp-logs.js';
 import { TRACES_LAYOUT, type TracesData } from '../schemas/otlp-traces.js';
@@ -38,10 +42,10 @@ import { errorSummary } from './errors.js';
 import { runConsumerStage, type BatchDecoder, type RunningStage } from './stage-runner.js';
 import type { Stage } from './stage.js';
 
-export type Role = 'collector' | 'storage';
+export type Role = 'collector' | 'storage' | 'inventory';
 
 /** Consumer group suffixes: one group per consuming stage. */
-type ConsumerName = Role | 'logs-storage' | 'findings-storage';
+type ConsumerName = Role | 'logs-storage' | 'findings-storage' | 'inventory-edges';
 
 export interface Chainwatch {
   /** The OTLP/HTTP base URL, when the collector role runs here. */
@@ -58,6 +62,8 @@ export interface Chainwatch {
   /** Base URL of the admin port (/healthz, /readyz, /metrics), when it is enabled. */
   readonly adminUrl: string | null;
   readonly metrics: PipelineMetrics;
+  /** The inventory's edge owner, when the inventory role runs here. */
+  readonly edgeRegistry: EdgeRegistryStage | null;
   /** Graceful stop; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -78,8 +84,8 @@ export function createBus(config: Config, logger: Logger): Bus {
 
 async function ensureKafkaTopics(bus: KafkaBus, config: Config): Promise<string[]> {
   const k = config.bus.kafka!;
-  const { spans, logs, findings } = config.bus.topics;
-  return bus.ensureTopics([spans, logs, findings], { partitions: k.partitions, replicationFactor: k.replication_factor, retentionMs: k.retention_ms });
+  const { spans, logs, findings, edges } = config.bus.topics;
+  return bus.ensureTopics([spans, logs, findings, edges], { partitions: k.partitions, replicationFactor: k.replication_factor, retentionMs: k.retention_ms });
 }
 
 export interface MigrateReport {
@@ -130,13 +136,14 @@ const logRedactionCounts = (redactor: Redactor, logger: Logger): NodeJS.Timeout 
 const logLimitCounts = (counts: AttributeLimitCounts, logger: Logger): NodeJS.Timeout =>
   logCountsWhenChanged(() => ({ ...counts }), (c) => logger.info(c, 'attribute limits applied since start'));
 
-export async function startChainwatch(config: Config, logger: Logger, roles: readonly Role[] = ['collector', 'storage']): Promise<Chainwatch> {
+export async function startChainwatch(config: Config, logger: Logger, roles: readonly Role[] = ['collector', 'storage', 'inventory']): Promise<Chainwatch> {
   const bus = createBus(config, logger);
   let clickhouse: ClickHouse | null = null;
   const stages: RunningStage[] = [];
   let receiver: OtlpHttpReceiver | null = null;
   let grpcReceiver: OtlpGrpcReceiver | null = null;
   let redaction: RedactionStage | null = null;
+  let edgeRegistry: EdgeRegistryStage | null = null;
   let summaryTimer: NodeJS.Timeout | undefined;
   let limitsTimer: NodeJS.Timeout | undefined;
   const limitCounts: AttributeLimitCounts = { attributesDropped: 0, valuesTruncated: 0 };
@@ -165,11 +172,12 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
       stages: () => stages,
       redactionMatches: () => redaction?.redactor.counts ?? {},
       attributeLimits: () => limitCounts,
+      edgeRegistry: () => edgeRegistry,
     });
     if (config.admin.enabled) {
       // First, so liveness answers while the rest starts; readiness waits for what the roles need.
       const checks: ReadinessCheck[] = [{ name: 'bus', check: () => bus.ping() }];
-      if (roles.includes('storage')) {
+      if (roles.includes('storage') || roles.includes('inventory')) {
         checks.push({
           name: 'clickhouse',
           check: async () => {
@@ -183,32 +191,45 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
     }
     await bus.start();
     if (bus instanceof KafkaBus) await ensureKafkaTopics(bus, config);
-    if (roles.includes('storage')) {
+    if (roles.includes('storage') || roles.includes('inventory')) {
       clickhouse = await openClickHouse(config.clickhouse);
       clickhouse.onInsert = (table, rows, seconds, ok) => metrics.inserted(table, rows, seconds, ok);
       await migrate(clickhouse);
+    }
+    // Each consuming stage reads its topic as its own consumer group.
+    const consume = <In>(topic: string, name: ConsumerName, stage: Stage<In>, decode: BatchDecoder<In>, settings: StorageStageConfig): Promise<RunningStage> =>
+      runConsumerStage({
+        bus,
+        topic,
+        group: consumerGroup(config, name),
+        stage,
+        decode,
+        maxBatchMessages: settings.batch_size,
+        maxWaitMs: settings.max_wait_ms,
+        retryInitialMs: settings.retry_initial_ms,
+        retryMaxMs: settings.retry_max_ms,
+        // On Kafka a crashed worker's batch is redelivered elsewhere: intents keep its batch id.
+        intents: bus instanceof KafkaBus ? bus.intents : undefined,
+        selfTracing,
+        logger,
+      });
+    if (roles.includes('storage')) {
+      const ch = clickhouse!;
       const storage = config.stages.storage;
-      // Each storage stage reads its topic as its own consumer group.
-      const consume = <In>(topic: string, name: ConsumerName, stage: Stage<In>, decode: BatchDecoder<In>): Promise<RunningStage> =>
-        runConsumerStage({
-          bus,
-          topic,
-          group: consumerGroup(config, name),
-          stage,
-          decode,
-          maxBatchMessages: storage.batch_size,
-          maxWaitMs: storage.max_wait_ms,
-          retryInitialMs: storage.retry_initial_ms,
-          retryMaxMs: storage.retry_max_ms,
-          // On Kafka a crashed worker's batch is redelivered elsewhere: intents keep it stored once.
-          intents: bus instanceof KafkaBus ? bus.intents : undefined,
-          selfTracing,
-          logger,
-        });
       stages.push(
-        await consume(config.bus.topics.spans, 'storage', new StorageStage({ clickhouse }), transcodeSpanMessages),
-        await consume(config.bus.topics.logs, 'logs-storage', new LogStorageStage({ clickhouse }), decodeLogMessages),
-        await consume(config.bus.topics.findings, 'findings-storage', new FindingsStorageStage({ clickhouse }), decodeFindingMessages),
+        await consume(config.bus.topics.spans, 'storage', new StorageStage({ clickhouse: ch }), transcodeSpanMessages, storage),
+        await consume(config.bus.topics.logs, 'logs-storage', new LogStorageStage({ clickhouse: ch }), decodeLogMessages, storage),
+        await consume(config.bus.topics.findings, 'findings-storage', new FindingsStorageStage({ clickhouse: ch }), decodeFindingMessages, storage),
+      );
+    }
+    if (roles.includes('inventory')) {
+      const inventory = config.stages.inventory;
+      // The edge owner subscribes first: in-process, the partials published by the first step
+      // need a consumer to be durable.
+      edgeRegistry = new EdgeRegistryStage({ clickhouse: clickhouse!, longLivedCredentialS: inventory.long_lived_credential_s, maxTrackedEdges: inventory.max_tracked_edges });
+      stages.push(
+        await consume(config.bus.topics.edges, 'inventory-edges', edgeRegistry, decodeEdgeMessages, inventory),
+        await consume(config.bus.topics.spans, 'inventory', new InventoryStage({ edgesTopic: config.bus.topics.edges }), decodeSpanMessages, inventory),
       );
     }
     if (roles.includes('collector')) {
@@ -294,6 +315,7 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
     redactor: redaction?.redactor ?? null,
     adminUrl: admin?.url ?? null,
     metrics,
+    edgeRegistry,
     stop: () => (stopping ??= stop()),
   };
 }

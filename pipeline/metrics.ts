@@ -40,6 +40,8 @@ export interface MetricSources {
   redactionMatches(): Readonly<Record<string, number>>;
   /** Attribute limits applied since start (collector). */
   attributeLimits(): { attributesDropped: number; valuesTruncated: number };
+  /** The inventory's edge owner, when it runs here. */
+  edgeRegistry?(): { trackedEdges: number; edgesLoaded: number; findingsRaised: Readonly<Record<string, number>> } | null;
 }
 
 export class PipelineMetrics {
@@ -104,6 +106,18 @@ export class PipelineMetrics {
     );
     totalsCounter(this.registry, 'chainwatch_redaction_matches_total', 'Values redacted, by rule family', ['family'], () =>
       Object.entries(sources.redactionMatches()).map(([family, n]): [Record<'family', string>, number] => [{ family }, n]),
+    );
+    new Gauge({
+      name: 'chainwatch_inventory_edges_tracked',
+      help: 'Call edges whose state this worker holds in memory (the edges it owns and saw lately)',
+      registers,
+      collect() {
+        this.set(sources.edgeRegistry?.()?.trackedEdges ?? 0);
+      },
+    });
+    totalsCounter(this.registry, 'chainwatch_inventory_edges_loaded_total', 'Call edges whose state was rebuilt from ClickHouse (first sight after a start, rebalance or eviction)', [], () => [[{}, sources.edgeRegistry?.()?.edgesLoaded ?? 0]]);
+    totalsCounter(this.registry, 'chainwatch_posture_findings_total', 'Posture findings raised on call edges, by kind', ['kind'], () =>
+      Object.entries(sources.edgeRegistry?.()?.findingsRaised ?? {}).map(([kind, n]): [Record<'kind', string>, number] => [{ kind }, n]),
     );
     totalsCounter(this.registry, 'chainwatch_attribute_limits_total', 'Attributes dropped (over the count limit) and values truncated (over the length limit)', ['action'], () => {
       const c = sources.attributeLimits();

@@ -117,13 +117,13 @@ export async function runConsumerStage<In>(options: ConsumerStageOptions<In>): P
         await withRetries(async () => void (intent = await intents.read(options.group, delivered.topic, delivered.partition)), batchId(delivered), delivered.messages.length, signal, heartbeat);
         parts = cutAtIntent(delivered, intent);
       }
-      for (const batch of parts) await handleBatch(batch, signal, heartbeat);
+      for (const batch of parts) await handleBatch(batch, signal, heartbeat, assignmentGeneration);
       const last = delivered.messages[delivered.messages.length - 1];
       if (last && assignmentGeneration !== undefined) continuing.set(delivered.partition, { generation: assignmentGeneration, next: (BigInt(last.offset) + 1n).toString() });
     },
   );
 
-  async function handleBatch(batch: ConsumedBatch, signal: AbortSignal, heartbeat: () => Promise<void>): Promise<void> {
+  async function handleBatch(batch: ConsumedBatch, signal: AbortSignal, heartbeat: () => Promise<void>, assignmentGeneration: number | undefined): Promise<void> {
     const rejected = new Map<string, number>();
     const input = options.decode(batch.messages, (_message, reason) => {
       rejected.set(reason, (rejected.get(reason) ?? 0) + 1);
@@ -133,7 +133,7 @@ export async function runConsumerStage<In>(options: ConsumerStageOptions<In>): P
       for (const [reason, n] of rejected) drop(reason, n);
       log.warn({ dropped: count, reasons: Object.fromEntries(rejected) }, 'dropped undecodable messages');
     }
-    const ctx = { batchId: batchId(batch), signal };
+    const ctx = { batchId: batchId(batch), signal, assignmentGeneration };
     const intents = options.intents;
     const attributes = { 'messaging.destination.name': batch.topic, 'messaging.destination.partition.id': String(batch.partition), 'messaging.batch.message_count': batch.messages.length, 'batch.id': ctx.batchId };
     await (options.selfTracing ?? SELF_TRACING_OFF).span(`stage ${stage.name}`, attributes, async (span) => {

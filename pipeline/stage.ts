@@ -13,6 +13,12 @@ export interface StageContext {
   batchId: string;
   /** Aborted on shutdown: a long operation should stop and throw. */
   signal: AbortSignal;
+  /**
+   * Changes whenever the consumer rejoined its group (Kafka); undefined in-process. A stateful
+   * stage drops what it holds about partitions when it changes: another worker may have owned them
+   * in between.
+   */
+  assignmentGeneration?: number | undefined;
 }
 
 export interface StageOutput {

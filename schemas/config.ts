@@ -192,6 +192,8 @@ export const busConfigSchema = z
         logs: topicName.default('chainwatch.logs'),
         /** Redaction findings as JSON lines, keyed by service. */
         findings: topicName.default('chainwatch.findings'),
+        /** Call-edge partial aggregates as JSON lines, keyed by edge id (the inventory's repartition topic). */
+        edges: topicName.default('chainwatch.edges'),
       })
       .prefault({}),
     /** Each consuming stage reads as group `<prefix>-<stage>` (for example chainwatch-storage). @default "chainwatch" */
@@ -231,21 +233,33 @@ export const clickhouseConfigSchema = z
     }
   });
 
-export const storageStageConfigSchema = z
+/** How a consuming stage batches and retries (storage, inventory). */
+const consumerStageFields = {
+  /**
+   * Bus messages per batch at most (for storage, one ClickHouse insert; a span message holds one
+   * request's spans of one trace bucket, so an insert carries several times this many spans). @default 1000
+   */
+  batch_size: positiveInt().default(1000),
+  /**
+   * Kafka: how long a fetch waits on the broker when no message is available. Available
+   * messages are never held back to fill a batch: batches grow while a batch is handled. @default 100
+   */
+  max_wait_ms: positiveInt().default(100),
+  /** Retry backoff for failed batches (refused inserts): first delay and cap (full jitter). */
+  retry_initial_ms: positiveInt().default(100),
+  retry_max_ms: positiveInt().default(10_000),
+};
+
+export const storageStageConfigSchema = z.strictObject(consumerStageFields).prefault({});
+
+/** The inventory: call edges, their per-minute statistics and posture findings. */
+export const inventoryStageConfigSchema = z
   .strictObject({
-    /**
-     * Bus messages per ClickHouse insert at most (a message holds one request's spans of one
-     * trace bucket, so an insert carries several times this many spans). @default 1000
-     */
-    batch_size: positiveInt().default(1000),
-    /**
-     * Kafka: how long a fetch waits on the broker when no message is available. Available
-     * messages are never held back to fill a batch: batches grow while an insert runs. @default 100
-     */
-    max_wait_ms: positiveInt().default(100),
-    /** Retry backoff for refused inserts: first delay and cap (full jitter). */
-    retry_initial_ms: positiveInt().default(100),
-    retry_max_ms: positiveInt().default(10_000),
+    ...consumerStageFields,
+    /** A token valid longer than this (exp − iat) raises a long_lived_credential finding. @default 86400 (one day) */
+    long_lived_credential_s: positiveInt().default(86_400),
+    /** Call edges whose state one worker keeps in memory; more are reloaded from ClickHouse when seen. @default 100000 */
+    max_tracked_edges: positiveInt().default(100_000),
   })
   .prefault({});
 
@@ -290,6 +304,7 @@ export const configSchema = z
       .strictObject({
         redaction: redactionConfigSchema,
         storage: storageStageConfigSchema,
+        inventory: inventoryStageConfigSchema,
       })
       .prefault({}),
     /** The demo estate: simulated services and their sub-processors, with scheduled incidents. */
@@ -322,12 +337,11 @@ export const configSchema = z
     if (cfg.clickhouse.kind === 'server' && !cfg.clickhouse.url) {
       ctx.addIssue({ code: 'custom', path: ['clickhouse', 'url'], message: 'required when clickhouse.kind is "server"' });
     }
-    if (cfg.stages.storage.retry_max_ms < cfg.stages.storage.retry_initial_ms) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['stages', 'storage', 'retry_max_ms'],
-        message: `must be at least stages.storage.retry_initial_ms (${cfg.stages.storage.retry_initial_ms})`,
-      });
+    for (const stage of ['storage', 'inventory'] as const) {
+      const { retry_max_ms: max, retry_initial_ms: initial } = cfg.stages[stage];
+      if (max < initial) {
+        ctx.addIssue({ code: 'custom', path: ['stages', stage, 'retry_max_ms'], message: `must be at least stages.${stage}.retry_initial_ms (${initial})` });
+      }
     }
   });
 
@@ -335,6 +349,7 @@ export type Config = z.infer<typeof configSchema>;
 export type KafkaConfig = z.infer<typeof kafkaConfigSchema>;
 export type ClickHouseConfig = z.infer<typeof clickhouseConfigSchema>;
 export type StorageStageConfig = z.infer<typeof storageStageConfigSchema>;
+export type InventoryStageConfig = z.infer<typeof inventoryStageConfigSchema>;
 export type { DemoConfig } from './demo-config.js';
 
 /** A value as it should appear in an error message: short, typed, never the whole input. */

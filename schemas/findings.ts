@@ -4,6 +4,7 @@
  * call edge, and its keyed fingerprint — never the value itself.
  */
 import { z } from 'zod';
+import { decodeJsonLines, encodeJsonLines } from './json-lines.js';
 
 /**
  * Rule families, the unit of the recall report and of the counters. Secrets first, then
@@ -52,30 +53,12 @@ export const findingSchema = z.strictObject({
 
 export type Finding = z.infer<typeof findingSchema>;
 
-/**
- * Findings travel on the findings topic as JSON lines, one finding per line. Unlike spans they
- * are few (a fraction of a percent of values) and read by people and tools, so readability wins
- * over the protobuf the span topic uses.
- */
+/** Findings travel on the findings topic as JSON lines, one finding per line. */
 export function encodeFindings(findings: readonly Finding[]): Uint8Array {
-  return Buffer.from(findings.map((f) => JSON.stringify(f)).join('\n'), 'utf8');
+  return encodeJsonLines(findings);
 }
 
 /** Parses and validates a findings message; throws an Error naming the first bad line. */
 export function decodeFindings(bytes: Uint8Array): Finding[] {
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
-  const out: Finding[] = [];
-  for (const [i, line] of text.split('\n').entries()) {
-    if (line === '') continue;
-    let raw: unknown;
-    try {
-      raw = JSON.parse(line);
-    } catch {
-      throw new Error(`findings line ${i + 1}: not JSON`);
-    }
-    const parsed = findingSchema.safeParse(raw);
-    if (!parsed.success) throw new Error(`findings line ${i + 1}: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
-    out.push(parsed.data);
-  }
-  return out;
+  return decodeJsonLines(bytes, findingSchema, 'findings');
 }

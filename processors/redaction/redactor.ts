@@ -41,6 +41,7 @@ import { compileCustomRule, KEY_RULES, PATTERN_RULES } from './rules.js';
 import { replaceSqlLiterals } from './sql-literals.js';
 import { IDENTITY_ATTRIBUTES, type FindingScope, type RedactionResult, type Redactor } from './types.js';
 import { decodeBasicCredentials, decodeUtf8, isPrintableText, looksLikePlaceholder, PUBLIC_SAMPLE_SECRETS } from './validators.js';
+import { callPeer, stringAttribute } from '../inventory/call-peer.js';
 
 /** Longest stretch of one value that is scanned; the rest is replaced by a marker. */
 export const MAX_SCANNED_CHARS = 256 * 1024;
@@ -78,9 +79,6 @@ function locationOf(parent: string, mode: LocMode, segment: string | number): st
 
 /** `<scheme> <credentials>` of an Authorization header (RFC 7235 token68 or auth-params). */
 const AUTH_SCHEME = /^(\s*)([A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]{0,63})(\s+)(\S[\s\S]*)$/;
-
-/** The called side of a span, for findings: first of these attributes that is a non-empty string. */
-const PEER_KEYS = ['peer.service', 'server.address', 'db.system.name', 'db.system', 'messaging.system', 'rpc.service'];
 
 interface Policy {
   /** By rule index: pattern rules first, then key rules. */
@@ -754,12 +752,6 @@ function extendForward(text: string, from: number, alphabet: Uint8Array, limit: 
   return stop;
 }
 
-function stringAttribute(attributes: KeyValue[], key: string): string {
-  if (!Array.isArray(attributes)) return '';
-  for (const kv of attributes) if (kv?.key === key && typeof kv.value === 'string') return kv.value;
-  return '';
-}
-
 /** When a log record happened: its time, else when it was observed (as the ClickHouse exporter stores it). */
 function logRecordTime(record: LogRecord): bigint {
   return record.timeUnixNano !== 0n ? record.timeUnixNano : record.observedTimeUnixNano;
@@ -790,12 +782,9 @@ function failClosed(span: Span): void {
   }
 }
 
+/** The called side of a span or log record, for findings (the same naming as the inventory's call edges). */
 function peerOf(attributes: KeyValue[]): string {
-  for (const key of PEER_KEYS) {
-    const value = stringAttribute(attributes, key);
-    if (value !== '') return value;
-  }
-  return '';
+  return callPeer(attributes)?.peer ?? '';
 }
 
 /**

@@ -9,6 +9,7 @@
 import type { BatchDecoder } from '../../pipeline/stage-runner.js';
 import type { Stage, StageContext } from '../../pipeline/stage.js';
 import { decodeFindings, type Finding } from '../../schemas/findings.js';
+import { jsonLinesDecoder } from '../../schemas/json-lines.js';
 import type { ClickHouse } from './clickhouse.js';
 import { assertTableExists, insertIdempotent } from './clickhouse-insert.js';
 import { dateTime64 } from './span-rows.js';
@@ -16,17 +17,7 @@ import { dateTime64 } from './span-rows.js';
 const FINDING_COLUMNS = ['Timestamp', 'Rule', 'Family', 'Category', 'Location', 'Action', 'ServiceName', 'Peer', 'TraceId', 'SpanId', 'Fingerprint'] as const;
 
 /** Each message is a JSON-lines batch of findings; a malformed one is dropped with a reason. */
-export const decodeFindingMessages: BatchDecoder<Finding[]> = (messages, reject) => {
-  const out: Finding[] = [];
-  for (const m of messages) {
-    try {
-      for (const f of decodeFindings(m.value)) out.push(f);
-    } catch {
-      reject(m, 'malformed findings message');
-    }
-  }
-  return out;
-};
+export const decodeFindingMessages: BatchDecoder<Finding[]> = jsonLinesDecoder(decodeFindings, 'malformed findings message');
 
 export class FindingsStorageStage implements Stage<Finding[]> {
   readonly name = 'findings-storage';

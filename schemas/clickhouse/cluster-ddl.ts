@@ -7,8 +7,8 @@
  * - a table `t` becomes `t_local`, with the Replicated variant of its engine (ZooKeeper/Keeper path
  *   `/clickhouse/tables/{shard}/<db>/t_local`, replica `{replica}`: the usual macros), and `t` a
  *   `Distributed` table over it, so readers and writers keep using `t`. Traces and logs are
- *   sharded by trace id (a trace lives on one shard, where its lookup rows are too); other tables
- *   at random;
+ *   sharded by trace id (a trace lives on one shard, where its lookup rows are too), call-edge
+ *   tables by edge id (rows that merge into one live on one shard); other tables at random;
  * - `non_replicated_deduplication_window` becomes `replicated_deduplication_window`, so inserts
  *   retried with the same token are still stored once;
  * - a materialized view reads and writes the local tables, so it runs on every shard for the rows
@@ -23,6 +23,10 @@ const SHARDING_KEYS: Readonly<Record<string, string>> = {
   otel_traces: 'cityHash64(TraceId)',
   otel_traces_trace_id_ts: 'cityHash64(TraceId)',
   otel_logs: 'cityHash64(TraceId)',
+  // Rows that merge into one (aggregating, replacing) must meet on one shard.
+  chainwatch_edges: 'cityHash64(EdgeId)',
+  chainwatch_edge_minutes: 'cityHash64(EdgeId)',
+  chainwatch_posture_findings: 'cityHash64(EdgeId)',
 };
 
 const CREATE_TABLE = /^CREATE TABLE IF NOT EXISTS (\w+)\.(\w+) \(([\s\S]*)\) ENGINE = (\w*MergeTree)(?:\(([^)]*)\))?([\s\S]*)$/;

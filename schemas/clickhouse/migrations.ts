@@ -183,4 +183,68 @@ SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_dedup
   MODIFY COLUMN SpanAttributes Map(LowCardinality(String), String) CODEC(ZSTD(6))`,
     ],
   },
+  {
+    version: 6,
+    name: 'call edges: registry, per-minute statistics, posture findings',
+    /**
+     * Written by the inventory's edge owner from the partials on the edges topic. Every table is
+     * idempotent under replays by its engine, not only by insert tokens, because a partial can
+     * reach the topic twice (the first inventory step replayed after a crash):
+     * - `chainwatch_edges`: one row per edge after merges; first and last seen, auth schemes and
+     *   plaintext are min/max/union, which a duplicate cannot change.
+     * - `chainwatch_edge_minutes`: one row per edge, minute and source batch; a duplicate partial
+     *   has the same key and is replaced. Read with FINAL (or GROUP BY the key) before summing.
+     * - `chainwatch_posture_findings`: one finding per edge and kind, ever.
+     */
+    statements: (db) => [
+      `CREATE TABLE IF NOT EXISTS ${db}.chainwatch_edges (
+  Tenant LowCardinality(String) CODEC(ZSTD(1)),
+  ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+  PeerKind LowCardinality(String) CODEC(ZSTD(1)),
+  Peer String CODEC(ZSTD(1)),
+  EdgeId String CODEC(ZSTD(1)),
+  FirstSeen SimpleAggregateFunction(min, DateTime64(9)),
+  LastSeen SimpleAggregateFunction(max, DateTime64(9)),
+  AuthSchemes SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
+  Plaintext SimpleAggregateFunction(max, UInt8),
+  MaxCredentialLifetimeS SimpleAggregateFunction(max, UInt64)
+) ENGINE = AggregatingMergeTree
+ORDER BY (Tenant, ServiceName, PeerKind, Peer, EdgeId)
+SETTINGS non_replicated_deduplication_window = ${DEDUP_WINDOW}`,
+      `CREATE TABLE IF NOT EXISTS ${db}.chainwatch_edge_minutes (
+  Minute DateTime CODEC(Delta(4), ZSTD(1)),
+  Tenant LowCardinality(String) CODEC(ZSTD(1)),
+  ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+  PeerKind LowCardinality(String) CODEC(ZSTD(1)),
+  Peer LowCardinality(String) CODEC(ZSTD(1)),
+  EdgeId String CODEC(ZSTD(1)),
+  Source String CODEC(ZSTD(1)),
+  Calls UInt64,
+  Errors UInt64,
+  Plaintext UInt64,
+  Unauthenticated UInt64,
+  DurationSumMs Float64,
+  DurationMaxMs Float64,
+  LatencyBuckets Array(UInt64)
+) ENGINE = ReplacingMergeTree
+PARTITION BY toDate(Minute)
+ORDER BY (Tenant, EdgeId, Minute, Source)
+SETTINGS non_replicated_deduplication_window = ${DEDUP_WINDOW}`,
+      `CREATE TABLE IF NOT EXISTS ${db}.chainwatch_posture_findings (
+  Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+  Kind LowCardinality(String) CODEC(ZSTD(1)),
+  Severity LowCardinality(String) CODEC(ZSTD(1)),
+  Tenant LowCardinality(String) CODEC(ZSTD(1)),
+  ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+  PeerKind LowCardinality(String) CODEC(ZSTD(1)),
+  Peer String CODEC(ZSTD(1)),
+  EdgeId String CODEC(ZSTD(1)),
+  Detail String CODEC(ZSTD(1)),
+  TraceId String CODEC(ZSTD(1)),
+  SpanId String CODEC(ZSTD(1))
+) ENGINE = ReplacingMergeTree
+ORDER BY (Tenant, Kind, EdgeId)
+SETTINGS non_replicated_deduplication_window = ${DEDUP_WINDOW}`,
+    ],
+  },
 ];

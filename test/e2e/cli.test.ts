@@ -80,7 +80,7 @@ describe('chainwatch command', () => {
     const none = await runCli(['worker']);
     expect(none).toMatchObject({ code: 2, stderr: 'chainwatch: worker needs at least one --role (storage)\n' });
     const planned = await runCli(['worker', '--role', 'storage,anomaly']);
-    expect(planned).toMatchObject({ code: 2, stderr: 'chainwatch: role "anomaly" is not in this version of chainwatch yet; available: storage\n' });
+    expect(planned).toMatchObject({ code: 2, stderr: 'chainwatch: role "anomaly" is not in this version of chainwatch yet; available: storage, inventory\n' });
     const unknown = await runCli(['worker', '--role', 'storge']);
     expect(unknown).toMatchObject({ code: 2, stderr: 'chainwatch: unknown role "storge"; available: storage\n' });
     const misplaced = await runCli(['collector', '--role', 'storage']);

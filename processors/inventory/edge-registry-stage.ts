@@ -1,0 +1,274 @@
+/**
+ * The inventory's stateful step, the owner of a set of call edges: it folds the partials of the
+ * edges whose partitions of the edges topic it owns (every partial of an edge is keyed by the
+ * edge id, so exactly one worker of the group sees it), keeps the edge registry and per-minute
+ * statistics in ClickHouse, and raises posture findings the first time an edge shows them:
+ *
+ * - `new_edge`: a service calls a peer it was never seen calling;
+ * - `plaintext_call`: a call over http://;
+ * - `unauthenticated_call`: recorded request headers carried no credential (auth scheme None);
+ * - `static_credential`: a static secret authenticates the call (Basic, or an API-key header);
+ * - `long_lived_credential`: a token lives longer than `long_lived_credential_s` (exp − iat).
+ *
+ * State: per edge, whether it is registered and which findings it has raised; a bounded cache
+ * (least recently used edges are evicted), never the source of truth. An edge missing from it is
+ * loaded from ClickHouse (`chainwatch_edges`, `chainwatch_posture_findings`) before its batch is
+ * handled, and the whole cache is dropped when the consumer's group assignment changes, so after
+ * a restart or a rebalance the state is rebuilt from ClickHouse and the topic, and an edge that
+ * moved between workers is never judged on stale memory.
+ *
+ * Guarantees: per batch, findings are written first, then the registry, then the minutes, each an
+ * idempotent insert (token: the batch id and the table); the state is updated only after all three.
+ * A crash at any point replays the batch to the same outcome: the registry does not yet know the
+ * edge, so the same findings are computed and their insert is deduplicated by its token.
+ */
+import type { Stage, StageContext } from '../../pipeline/stage.js';
+import type { BatchDecoder } from '../../pipeline/stage-runner.js';
+import { decodeEdgePartials, type EdgePartial } from '../../schemas/edges.js';
+import { jsonLinesDecoder } from '../../schemas/json-lines.js';
+import type { ClickHouse } from '../storage/clickhouse.js';
+import { assertTableExists, insertIdempotent } from '../storage/clickhouse-insert.js';
+import { dateTime64 } from '../storage/span-rows.js';
+
+export const POSTURE_KINDS = ['new_edge', 'plaintext_call', 'unauthenticated_call', 'static_credential', 'long_lived_credential'] as const;
+export type PostureKind = (typeof POSTURE_KINDS)[number];
+
+const SEVERITY: Readonly<Record<PostureKind, 'high' | 'medium' | 'low'>> = {
+  new_edge: 'medium',
+  plaintext_call: 'high',
+  unauthenticated_call: 'high',
+  static_credential: 'medium',
+  long_lived_credential: 'medium',
+};
+
+/** Auth schemes whose credential is a static secret rather than an issued, expiring token. */
+const STATIC_SCHEMES = new Set(['Basic', 'ApiKey']);
+
+/** Each message is JSON lines of partials; a malformed one is dropped with a reason. */
+export const decodeEdgeMessages: BatchDecoder<EdgePartial[]> = jsonLinesDecoder(decodeEdgePartials, 'malformed edge partials');
+
+interface EdgeState {
+  registered: boolean;
+  raised: Set<PostureKind>;
+}
+
+/** One batch's view of an edge: its partials folded together. */
+interface EdgeFold {
+  first: EdgePartial;
+  firstNs: bigint;
+  lastNs: bigint;
+  plaintext: number;
+  unauthenticated: number;
+  schemes: Set<string>;
+  maxLifetimeS: number;
+}
+
+export interface EdgeRegistryOptions {
+  clickhouse: ClickHouse;
+  /** A token living longer than this is a `long_lived_credential`. */
+  longLivedCredentialS: number;
+  /** Edges whose state is kept in memory at most; others are reloaded from ClickHouse when seen. */
+  maxTrackedEdges: number;
+}
+
+export class EdgeRegistryStage implements Stage<EdgePartial[]> {
+  readonly name = 'edge-registry';
+  readonly #ch: ClickHouse;
+  readonly #options: EdgeRegistryOptions;
+  /** Insertion order is recency order: an edge is re-inserted when used. */
+  readonly #state = new Map<string, EdgeState>();
+  #generation: number | undefined = undefined;
+  /** Edges whose state was loaded from ClickHouse since start (a measure of rebuilds). */
+  edgesLoaded = 0;
+  /** Posture findings written since start, by kind. */
+  readonly findingsRaised: Record<string, number> = {};
+
+  constructor(options: EdgeRegistryOptions) {
+    this.#ch = options.clickhouse;
+    this.#options = options;
+  }
+
+  get trackedEdges(): number {
+    return this.#state.size;
+  }
+
+  /** The edges whose state this worker holds: those it owns and handled since its last rebalance (bounded). */
+  trackedEdgeIds(): string[] {
+    return [...this.#state.keys()];
+  }
+
+  async start(): Promise<void> {
+    for (const table of ['chainwatch_edges', 'chainwatch_edge_minutes', 'chainwatch_posture_findings']) await assertTableExists(this.#ch, `${this.#ch.database}.${table}`);
+  }
+
+  async process(partials: EdgePartial[], ctx: StageContext): Promise<void> {
+    if (partials.length === 0) return;
+    if (ctx.assignmentGeneration !== this.#generation) {
+      // Another worker may have owned some of these edges since this one last saw them.
+      this.#state.clear();
+      this.#generation = ctx.assignmentGeneration;
+    }
+    const folds = foldByEdge(partials);
+    const missing = [...folds.keys()].filter((id) => !this.#state.has(id));
+    const loaded = missing.length > 0 ? await this.#load(missing, ctx.signal) : new Map<string, EdgeState>();
+
+    const findings: object[] = [];
+    const raisedNow = new Map<string, PostureKind[]>();
+    for (const [id, fold] of folds) {
+      const state = this.#state.get(id) ?? loaded.get(id)!;
+      const kinds = this.#postureOf(fold, state);
+      if (kinds.length === 0) continue;
+      raisedNow.set(id, kinds);
+      for (const kind of kinds) findings.push(findingRow(kind, fold, this.#options.longLivedCredentialS));
+    }
+    const db = this.#ch.database;
+    const insert = (table: string, values: object[], columns: readonly string[]): Promise<void> =>
+      insertIdempotent(this.#ch, { table: `${db}.${table}`, columns, data: { format: 'JSONEachRow', values }, rows: values.length, deduplicationToken: `${ctx.batchId}/${table}`, signal: ctx.signal });
+    if (findings.length > 0) await insert('chainwatch_posture_findings', findings, FINDING_COLUMNS);
+    await insert('chainwatch_edges', [...folds.values()].map(registryRow), REGISTRY_COLUMNS);
+    await insert('chainwatch_edge_minutes', partials.map(minuteRow), MINUTE_COLUMNS);
+
+    for (const id of folds.keys()) {
+      const state = this.#state.get(id) ?? loaded.get(id)!;
+      state.registered = true;
+      for (const kind of raisedNow.get(id) ?? []) {
+        state.raised.add(kind);
+        this.findingsRaised[kind] = (this.findingsRaised[kind] ?? 0) + 1;
+      }
+      this.#state.delete(id);
+      this.#state.set(id, state);
+    }
+    for (const id of this.#state.keys()) {
+      if (this.#state.size <= this.#options.maxTrackedEdges) break;
+      this.#state.delete(id);
+    }
+  }
+
+  async shutdown(): Promise<void> {}
+
+  #postureOf(fold: EdgeFold, state: EdgeState): PostureKind[] {
+    const kinds: PostureKind[] = [];
+    const raise = (kind: PostureKind, when: boolean): void => {
+      if (when && !state.raised.has(kind)) kinds.push(kind);
+    };
+    raise('new_edge', !state.registered);
+    raise('plaintext_call', fold.plaintext > 0);
+    raise('unauthenticated_call', fold.unauthenticated > 0);
+    raise('static_credential', [...fold.schemes].some((s) => STATIC_SCHEMES.has(s)));
+    raise('long_lived_credential', fold.maxLifetimeS > this.#options.longLivedCredentialS);
+    return kinds;
+  }
+
+  /** The state of edges this worker does not hold, from ClickHouse. */
+  async #load(ids: string[], signal: AbortSignal): Promise<Map<string, EdgeState>> {
+    const db = this.#ch.database;
+    const rows = async <T>(query: string): Promise<T[]> => {
+      const rs = await this.#ch.client.query({ query, query_params: { ids }, format: 'JSONEachRow', abort_signal: signal });
+      return rs.json<T>();
+    };
+    const [registered, raised] = await Promise.all([
+      rows<{ EdgeId: string }>(`SELECT DISTINCT EdgeId FROM ${db}.chainwatch_edges WHERE EdgeId IN {ids:Array(String)}`),
+      rows<{ EdgeId: string; Kind: string }>(`SELECT DISTINCT EdgeId, Kind FROM ${db}.chainwatch_posture_findings WHERE EdgeId IN {ids:Array(String)}`),
+    ]);
+    const out = new Map<string, EdgeState>(ids.map((id) => [id, { registered: false, raised: new Set() }]));
+    for (const r of registered) out.get(r.EdgeId)!.registered = true;
+    for (const r of raised) out.get(r.EdgeId)?.raised.add(r.Kind as PostureKind);
+    this.edgesLoaded += ids.length;
+    return out;
+  }
+}
+
+function foldByEdge(partials: readonly EdgePartial[]): Map<string, EdgeFold> {
+  const folds = new Map<string, EdgeFold>();
+  for (const p of partials) {
+    const firstNs = BigInt(p.first_ns);
+    const lastNs = BigInt(p.last_ns);
+    const f = folds.get(p.edge_id);
+    if (!f) {
+      folds.set(p.edge_id, { first: p, firstNs, lastNs, plaintext: p.plaintext, unauthenticated: p.unauthenticated, schemes: new Set(p.auth_schemes), maxLifetimeS: p.max_credential_lifetime_s });
+      continue;
+    }
+    if (firstNs < f.firstNs) {
+      f.first = p;
+      f.firstNs = firstNs;
+    }
+    if (lastNs > f.lastNs) f.lastNs = lastNs;
+    f.plaintext += p.plaintext;
+    f.unauthenticated += p.unauthenticated;
+    for (const s of p.auth_schemes) f.schemes.add(s);
+    f.maxLifetimeS = Math.max(f.maxLifetimeS, p.max_credential_lifetime_s);
+  }
+  return folds;
+}
+
+const FINDING_COLUMNS = ['Timestamp', 'Kind', 'Severity', 'Tenant', 'ServiceName', 'PeerKind', 'Peer', 'EdgeId', 'Detail', 'TraceId', 'SpanId'] as const;
+const REGISTRY_COLUMNS = ['Tenant', 'ServiceName', 'PeerKind', 'Peer', 'EdgeId', 'FirstSeen', 'LastSeen', 'AuthSchemes', 'Plaintext', 'MaxCredentialLifetimeS'] as const;
+const MINUTE_COLUMNS = ['Minute', 'Tenant', 'ServiceName', 'PeerKind', 'Peer', 'EdgeId', 'Source', 'Calls', 'Errors', 'Plaintext', 'Unauthenticated', 'DurationSumMs', 'DurationMaxMs', 'LatencyBuckets'] as const;
+
+function detailOf(kind: PostureKind, fold: EdgeFold, longLivedS: number): string {
+  const { service, peer_kind: peerKind, peer } = fold.first;
+  switch (kind) {
+    case 'new_edge':
+      return `${service} called ${peerKind} ${peer} for the first time`;
+    case 'plaintext_call':
+      return `${service} called ${peer} over http:// (${fold.plaintext} calls in this batch)`;
+    case 'unauthenticated_call':
+      return `${service} called ${peer} without a credential in the recorded request headers`;
+    case 'static_credential':
+      return `${service} authenticates to ${peer} with a static credential (${[...fold.schemes].filter((s) => STATIC_SCHEMES.has(s)).join(', ')})`;
+    case 'long_lived_credential':
+      return `${service} calls ${peer} with a token valid for ${fold.maxLifetimeS} s (more than ${longLivedS} s)`;
+  }
+}
+
+function findingRow(kind: PostureKind, fold: EdgeFold, longLivedS: number): object {
+  const p = fold.first;
+  return {
+    Timestamp: dateTime64(fold.firstNs),
+    Kind: kind,
+    Severity: SEVERITY[kind],
+    Tenant: p.tenant,
+    ServiceName: p.service,
+    PeerKind: p.peer_kind,
+    Peer: p.peer,
+    EdgeId: p.edge_id,
+    Detail: detailOf(kind, fold, longLivedS),
+    TraceId: p.trace_id,
+    SpanId: p.span_id,
+  };
+}
+
+function registryRow(fold: EdgeFold): object {
+  const p = fold.first;
+  return {
+    Tenant: p.tenant,
+    ServiceName: p.service,
+    PeerKind: p.peer_kind,
+    Peer: p.peer,
+    EdgeId: p.edge_id,
+    FirstSeen: dateTime64(fold.firstNs),
+    LastSeen: dateTime64(fold.lastNs),
+    AuthSchemes: [...fold.schemes].sort(),
+    Plaintext: fold.plaintext > 0 ? 1 : 0,
+    MaxCredentialLifetimeS: fold.maxLifetimeS,
+  };
+}
+
+function minuteRow(p: EdgePartial): object {
+  return {
+    Minute: p.minute,
+    Tenant: p.tenant,
+    ServiceName: p.service,
+    PeerKind: p.peer_kind,
+    Peer: p.peer,
+    EdgeId: p.edge_id,
+    Source: p.source,
+    Calls: p.calls,
+    Errors: p.errors,
+    Plaintext: p.plaintext,
+    Unauthenticated: p.unauthenticated,
+    DurationSumMs: p.duration_sum_ms,
+    DurationMaxMs: p.duration_max_ms,
+    LatencyBuckets: p.latency_buckets,
+  };
+}
