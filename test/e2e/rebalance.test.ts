@@ -8,7 +8,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import type { Chainwatch } from '../../pipeline/chainwatch.js';
@@ -83,7 +83,7 @@ describe('three storage workers on six partitions, one killed', () => {
     const before = await Promise.all(survivors.map(batchesStored));
     await stream.done;
 
-    const ch = createClient({ url: server.url, database: 'rebalance', log: { level: 0 as never } });
+    const ch = createClient({ url: server.url, database: 'rebalance', log: { level: ClickHouseLogLevel.OFF } });
     try {
       const count = async (): Promise<{ spans: number; distinct: number }> => {
         const rs = await ch.query({ query: `SELECT toUInt32(count()) AS spans, toUInt32(uniqExact(SpanId)) AS distinct FROM rebalance.otel_traces`, format: 'JSONEachRow' });

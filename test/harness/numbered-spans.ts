@@ -3,11 +3,12 @@
  * unique across a run (n * spans + i + 1) and carry the attribute `request = n`, in one trace
  * whose id ends with n (its last hex digits pick the trace bucket, so requests spread over the
  * partitions). What is stored can then be checked against what was acknowledged, exactly.
+ * With `edges`, span k calls peer `peer-<k mod edges>` (`peer.service`): that many call edges.
  */
 import { encodeExportTraceServiceRequest } from '../../collector/otlp-protobuf.js';
 import { createSpan, createTracesData } from '../../schemas/otlp-traces.js';
 
-export function numberedSpanRequest(service: string, n: number, spans: number): Uint8Array {
+export function numberedSpanRequest(service: string, n: number, spans: number, edges?: number): Uint8Array {
   const list = Array.from({ length: spans }, (_, i) =>
     createSpan({
       traceId: `${'e'.repeat(16)}${n.toString(16).padStart(16, '0')}`,
@@ -16,7 +17,7 @@ export function numberedSpanRequest(service: string, n: number, spans: number): 
       kind: 3,
       startTimeUnixNano: 1_767_225_600_000_000_000n + BigInt(i),
       endTimeUnixNano: 1_767_225_600_001_000_000n + BigInt(i),
-      attributes: [{ key: 'request', value: n }],
+      attributes: [{ key: 'request', value: n }, ...(edges ? [{ key: 'peer.service', value: `peer-${(n * spans + i) % edges}` }] : [])],
     }),
   );
   return encodeExportTraceServiceRequest(createTracesData(service, list, { name: 'numbered' }));
@@ -37,6 +38,8 @@ export interface StreamOptions {
   senders: number;
   /** Each sender waits this long before each request. */
   pauseMs?: number;
+  /** Spread the spans over this many call edges (see numberedSpanRequest). */
+  edges?: number;
 }
 
 /**
@@ -50,7 +53,7 @@ export function sendEachUntilAcknowledged(options: StreamOptions & { requests: n
       taken++;
       await pause(options.pauseMs ?? 0);
       for (;;) {
-        const status = await post(options.url, numberedSpanRequest(options.service, n, options.spansPerRequest));
+        const status = await post(options.url, numberedSpanRequest(options.service, n, options.spansPerRequest, options.edges));
         if (status === 200) break;
         options.onRefused?.(status);
         await pause(100);
@@ -72,7 +75,7 @@ export function sendUntilGone(options: StreamOptions & { maxFailures: number; on
     for (;;) {
       const n = next++;
       try {
-        const status = await post(options.url, numberedSpanRequest(options.service, n, options.spansPerRequest));
+        const status = await post(options.url, numberedSpanRequest(options.service, n, options.spansPerRequest, options.edges));
         if (status === 200) acked.push(n);
         else options.onRefused?.(status);
       } catch {
