@@ -226,6 +226,7 @@ async function main(argv: string[]): Promise<number> {
       `chainwatch is running (${bus}; ${where})\n` +
       collectorLines() +
       `  spans are stored in ${config.clickhouse.database}.otel_traces, log records in ${config.clickhouse.database}.otel_logs\n` +
+      `  call edges in ${config.clickhouse.database}.chainwatch_edges (per minute: chainwatch_edge_minutes), posture findings in chainwatch_posture_findings\n` +
       adminLine +
       (demo ? `  demo traffic is on: ${demoHeadline(demo)}, sent to this collector; to turn it off, ${howToTurnOff}\n${demoAccessNote(config)}${demo.timeline}` : ''),
     collector: () => `chainwatch collector is running (${bus})\n${collectorLines()}${adminLine}`,

@@ -23,7 +23,7 @@ const SPANS_PER_REQUEST = 100;
 
 describe('delivery guarantees on Kafka', () => {
   const brokers = inject('kafkaBrokers');
-  const topics = { spans: uniqueName('delivery.spans'), logs: uniqueName('delivery.logs'), findings: uniqueName('delivery.findings') };
+  const topics = { spans: uniqueName('delivery.spans'), logs: uniqueName('delivery.logs'), findings: uniqueName('delivery.findings'), edges: uniqueName('delivery.edges') };
   const bus = { kind: 'kafka', topics, group_prefix: uniqueName('delivery'), kafka: { brokers, partitions: 3 } };
   const config: Config = testConfig({ bus, stages: { storage: { retry_initial_ms: 50, retry_max_ms: 400 } } });
   const started: Chainwatch[] = [];

@@ -28,13 +28,14 @@ describe('Kafka end to end', () => {
   const topic = uniqueName('chainwatch.spans.e2e');
   const logsTopic = uniqueName('chainwatch.logs.e2e');
   const findingsTopic = uniqueName('chainwatch.findings.e2e');
+  const edgesTopic = uniqueName('chainwatch.edges.e2e');
   let config: Config;
   let collector: Chainwatch;
   let storage: Chainwatch;
 
   beforeAll(async () => {
     config = testConfig({
-      bus: { kind: 'kafka', topics: { spans: topic, logs: logsTopic, findings: findingsTopic }, group_prefix: uniqueName('e2e'), kafka: { brokers, partitions: 3 } },
+      bus: { kind: 'kafka', topics: { spans: topic, logs: logsTopic, findings: findingsTopic, edges: edgesTopic }, group_prefix: uniqueName('e2e'), kafka: { brokers, partitions: 3 } },
     });
     // Storage first: it creates the topic and its consumer group before anything is published.
     storage = await startTestChainwatch(config, ['storage']);
@@ -45,7 +46,7 @@ describe('Kafka end to end', () => {
     await storage?.stop();
     const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
-    await admin.deleteTopics({ topics: [topic, logsTopic, findingsTopic] }).catch(() => {});
+    await admin.deleteTopics({ topics: [topic, logsTopic, findingsTopic, edgesTopic] }).catch(() => {});
     await admin.disconnect();
   });
 

@@ -78,6 +78,8 @@ describe('admin port', () => {
     const lags = [...after].filter(([name]) => name.startsWith('chainwatch_consumer_lag{'));
     expect(lags.map(([name]) => name.replace(/topic="[^"]*",/, '')).sort()).toEqual([
       'chainwatch_consumer_lag{partition="0",group="chainwatch-findings-storage"}',
+      'chainwatch_consumer_lag{partition="0",group="chainwatch-inventory"}',
+      'chainwatch_consumer_lag{partition="0",group="chainwatch-inventory-edges"}',
       'chainwatch_consumer_lag{partition="0",group="chainwatch-logs-storage"}',
       'chainwatch_consumer_lag{partition="0",group="chainwatch-storage"}',
     ]);

@@ -35,7 +35,7 @@ describe('three storage workers on six partitions, one killed', () => {
   let server: ClickHouseServer | undefined;
   let collector: Chainwatch | undefined;
   const workers: RunningWorker[] = [];
-  const topics = { spans: uniqueName('rebalance.spans'), logs: uniqueName('rebalance.logs'), findings: uniqueName('rebalance.findings') };
+  const topics = { spans: uniqueName('rebalance.spans'), logs: uniqueName('rebalance.logs'), findings: uniqueName('rebalance.findings'), edges: uniqueName('rebalance.edges') };
 
   afterAll(async () => {
     for (const w of workers) await killAndWait(w.child, 'SIGKILL');

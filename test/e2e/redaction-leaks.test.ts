@@ -94,13 +94,14 @@ describe('no secret at rest, end to end on Kafka and ClickHouse', () => {
     config = testConfig({
       bus: {
         kind: 'kafka',
-        topics: { spans: uniqueName('leak.spans'), findings: uniqueName('leak.findings') },
+        topics: { spans: uniqueName('leak.spans'), findings: uniqueName('leak.findings'), edges: uniqueName('leak.edges') },
         group_prefix: uniqueName('leak'),
         kafka: { brokers, partitions: 2 },
       },
     });
     const logger = capturingLogger(logLines);
-    storage = await startChainwatch(config, logger, ['storage']);
+    // The inventory too: what it publishes (edge partials) and stores (edges, findings) is checked as well.
+    storage = await startChainwatch(config, logger, ['storage', 'inventory']);
     collector = await startChainwatch(config, logger, ['collector']);
 
     // Every case once, 40 cases per request, as an exporter would batch them.
@@ -136,7 +137,7 @@ describe('no secret at rest, end to end on Kafka and ClickHouse', () => {
     await storage?.stop();
     const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
-    await admin.deleteTopics({ topics: [config.bus.topics.spans, config.bus.topics.findings] }).catch(() => {});
+    await admin.deleteTopics({ topics: [config.bus.topics.spans, config.bus.topics.findings, config.bus.topics.edges] }).catch(() => {});
     await admin.disconnect();
   });
 
@@ -145,7 +146,7 @@ describe('no secret at rest, end to end on Kafka and ClickHouse', () => {
     const admin = kafka.admin();
     await admin.connect();
     const expected = new Map<string, number>();
-    for (const topic of [config.bus.topics.spans, config.bus.topics.findings]) {
+    for (const topic of [config.bus.topics.spans, config.bus.topics.findings, config.bus.topics.edges]) {
       expected.set(topic, (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0));
     }
     await admin.disconnect();
@@ -167,18 +168,25 @@ describe('no secret at rest, end to end on Kafka and ClickHouse', () => {
     }
     expect(seen.get(config.bus.topics.spans)).toBeGreaterThan(0);
     expect(seen.get(config.bus.topics.findings)).toBeGreaterThan(0);
+    expect(seen.get(config.bus.topics.edges)).toBeGreaterThan(0);
     expect([...leaks(texts.join('\u0002'), corpusText)]).toEqual([]);
   });
 
   it('leaves no secret in any ClickHouse row', async () => {
     const ch = storage.clickhouse!;
     const dump: string[] = [];
-    for (const table of ['otel_traces', 'chainwatch_findings', 'otel_traces_trace_id_ts']) {
+    const tables = ['otel_traces', 'chainwatch_findings', 'otel_traces_trace_id_ts', 'chainwatch_edges', 'chainwatch_edge_minutes', 'chainwatch_posture_findings'];
+    await waitFor('call edges stored', async () => {
+      const rs = await ch.client.query({ query: `SELECT count() AS n FROM ${ch.database}.chainwatch_edges`, format: 'JSONEachRow' });
+      return Number((await rs.json<{ n: string }>())[0]!.n) > 0;
+    });
+    for (const table of tables) {
       const rs = await ch.client.query({ query: `SELECT * FROM ${ch.database}.${table}`, format: 'JSONEachRow' });
       // Parsed, so strings are compared as stored, not as escaped in a text format.
       dump.push(allStrings(await rs.json()));
     }
     expect(dump[0]!.length).toBeGreaterThan(100_000);
+    expect(dump[3]!.length).toBeGreaterThan(1000); // edges: something to check
     expect([...leaks(dump.join('\u0002'), corpusText)]).toEqual([]);
   });
 

@@ -29,7 +29,7 @@ async function terminate(child: RunningCli['child']): Promise<{ code: number | n
 describe('SIGTERM under load on Kafka', () => {
   const brokers = inject('kafkaBrokers');
   const dir = mkdtempSync(join(tmpdir(), 'cw-shutdown-'));
-  const topics = { spans: uniqueName('shutdown.spans'), logs: uniqueName('shutdown.logs'), findings: uniqueName('shutdown.findings') };
+  const topics = { spans: uniqueName('shutdown.spans'), logs: uniqueName('shutdown.logs'), findings: uniqueName('shutdown.findings'), edges: uniqueName('shutdown.edges') };
   const raw = {
     collector: { http: { host: '127.0.0.1', port: 0 }, grpc: { enabled: false } },
     admin: { port: 0 },

@@ -39,7 +39,7 @@ describe('a storage worker killed with SIGKILL mid-stream', () => {
     admin: { port: 0 },
     bus: {
       kind: 'kafka',
-      topics: { spans: uniqueName('crash.spans'), logs: uniqueName('crash.logs'), findings: uniqueName('crash.findings') },
+      topics: { spans: uniqueName('crash.spans'), logs: uniqueName('crash.logs'), findings: uniqueName('crash.findings'), edges: uniqueName('crash.edges') },
       group_prefix: uniqueName('crash'),
       // A killed worker's partitions move to its successor after the session timeout (the broker's minimum).
       kafka: { brokers, partitions: 6, session_timeout_ms: 6000 },
