@@ -11,6 +11,8 @@ export interface StageContext {
    * a sink can make its write idempotent (ClickHouse `insert_deduplication_token`).
    */
   batchId: string;
+  /** The partition the batch was consumed from (0 in-process). */
+  partition: number;
   /** Aborted on shutdown: a long operation should stop and throw. */
   signal: AbortSignal;
   /**

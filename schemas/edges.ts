@@ -53,6 +53,12 @@ export const edgePartialSchema = z.strictObject({
 
 export type EdgePartial = z.infer<typeof edgePartialSchema>;
 
+/** A partial as consumed: with the offset of its message on the edges topic (the partition is the batch's). */
+export interface PlacedEdgePartial {
+  partial: EdgePartial;
+  offset: string;
+}
+
 export function encodeEdgePartials(partials: readonly EdgePartial[]): Uint8Array {
   return encodeJsonLines(partials);
 }

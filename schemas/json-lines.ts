@@ -4,6 +4,7 @@
  * tools, so readability wins over protobuf.
  */
 import type { z } from 'zod';
+import type { ConsumedMessage } from '../pipeline/bus.js';
 import type { BatchDecoder } from '../pipeline/stage-runner.js';
 
 export function encodeJsonLines(items: readonly unknown[]): Uint8Array {
@@ -30,15 +31,16 @@ export function decodeJsonLines<T>(bytes: Uint8Array, schema: z.ZodType<T>, what
 }
 
 /**
- * A stage's decoder for a topic of JSON-lines messages: every item of every message, and a
- * message with any bad line dropped whole with `reason` (the runner counts it).
+ * A stage's decoder for a topic of JSON-lines messages: every item of every message (through
+ * `place`, which may attach the message's offset), and a message with any bad line dropped whole
+ * with `reason` (the runner counts it).
  */
-export function jsonLinesDecoder<T>(decode: (bytes: Uint8Array) => T[], reason: string): BatchDecoder<T[]> {
+export function jsonLinesDecoder<T, U = T>(decode: (bytes: Uint8Array) => T[], reason: string, place?: (item: T, message: ConsumedMessage) => U): BatchDecoder<U[]> {
   return (messages, reject) => {
-    const out: T[] = [];
+    const out: U[] = [];
     for (const m of messages) {
       try {
-        for (const item of decode(m.value)) out.push(item);
+        for (const item of decode(m.value)) out.push(place ? place(item, m) : (item as unknown as U));
       } catch {
         reject(m, reason);
       }

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StageContext } from '../../pipeline/stage.js';
-import type { EdgePartial } from '../../schemas/edges.js';
+import type { PlacedEdgePartial } from '../../schemas/edges.js';
 import type { KeyValue } from '../../schemas/otlp-common.js';
 import { createSpan, createTracesData, SpanKind } from '../../schemas/otlp-traces.js';
 import { testEngineDir, uniqueName } from '../../test/harness/chainwatch.js';
@@ -18,7 +18,8 @@ const T0 = 1_763_900_040_000_000_000n;
 let seq = 0;
 
 /** Partials of `calls` spans from `service` to each peer, with extra attributes, as the inventory step makes them. */
-function partials(source: string, service: string, peers: string[], attributes: Record<string, string | bigint> = {}, calls = 1): EdgePartial[] {
+let offset = 0;
+function partials(source: string, service: string, peers: string[], attributes: Record<string, string | bigint> = {}, calls = 1): PlacedEdgePartial[] {
   const spans = peers.flatMap((peer) =>
     Array.from({ length: calls }, () => {
       seq++;
@@ -32,12 +33,12 @@ function partials(source: string, service: string, peers: string[], attributes: 
       });
     }),
   );
-  return edgePartials([createTracesData(service, spans)], source);
+  return edgePartials([createTracesData(service, spans)], source).map((partial) => ({ partial, offset: String(offset++) }));
 }
 
 describe('edge registry', () => {
   let ch: ClickHouse;
-  const ctx = (batchId: string, assignmentGeneration?: number): StageContext => ({ batchId, signal: new AbortController().signal, assignmentGeneration });
+  const ctx = (batchId: string, assignmentGeneration?: number): StageContext => ({ batchId, partition: 0, signal: new AbortController().signal, assignmentGeneration });
   const stage = (maxTrackedEdges = 1000): EdgeRegistryStage => new EdgeRegistryStage({ clickhouse: ch, longLivedCredentialS: 86_400, maxTrackedEdges });
   const rows = async <T>(query: string): Promise<T[]> => (await ch.client.query({ query: query.replaceAll('DB.', `${ch.database}.`), format: 'JSONEachRow' })).json<T>();
   const findings = async (service: string): Promise<string[]> =>

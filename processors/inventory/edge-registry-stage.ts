@@ -24,7 +24,7 @@
  */
 import type { Stage, StageContext } from '../../pipeline/stage.js';
 import type { BatchDecoder } from '../../pipeline/stage-runner.js';
-import { decodeEdgePartials, type EdgePartial } from '../../schemas/edges.js';
+import { decodeEdgePartials, type EdgePartial, type PlacedEdgePartial } from '../../schemas/edges.js';
 import { jsonLinesDecoder } from '../../schemas/json-lines.js';
 import type { ClickHouse } from '../storage/clickhouse.js';
 import { assertTableExists, insertIdempotent } from '../storage/clickhouse-insert.js';
@@ -45,7 +45,7 @@ const SEVERITY: Readonly<Record<PostureKind, 'high' | 'medium' | 'low'>> = {
 const STATIC_SCHEMES = new Set(['Basic', 'ApiKey']);
 
 /** Each message is JSON lines of partials; a malformed one is dropped with a reason. */
-export const decodeEdgeMessages: BatchDecoder<EdgePartial[]> = jsonLinesDecoder(decodeEdgePartials, 'malformed edge partials');
+export const decodeEdgeMessages: BatchDecoder<PlacedEdgePartial[]> = jsonLinesDecoder(decodeEdgePartials, 'malformed edge partials', (partial, m) => ({ partial, offset: m.offset }));
 
 interface EdgeState {
   registered: boolean;
@@ -71,7 +71,7 @@ export interface EdgeRegistryOptions {
   maxTrackedEdges: number;
 }
 
-export class EdgeRegistryStage implements Stage<EdgePartial[]> {
+export class EdgeRegistryStage implements Stage<PlacedEdgePartial[]> {
   readonly name = 'edge-registry';
   readonly #ch: ClickHouse;
   readonly #options: EdgeRegistryOptions;
@@ -101,8 +101,9 @@ export class EdgeRegistryStage implements Stage<EdgePartial[]> {
     for (const table of ['chainwatch_edges', 'chainwatch_edge_minutes', 'chainwatch_posture_findings']) await assertTableExists(this.#ch, `${this.#ch.database}.${table}`);
   }
 
-  async process(partials: EdgePartial[], ctx: StageContext): Promise<void> {
-    if (partials.length === 0) return;
+  async process(placed: PlacedEdgePartial[], ctx: StageContext): Promise<void> {
+    if (placed.length === 0) return;
+    const partials = placed.map((p) => p.partial);
     if (ctx.assignmentGeneration !== this.#generation) {
       // Another worker may have owned some of these edges since this one last saw them.
       this.#state.clear();
@@ -126,7 +127,7 @@ export class EdgeRegistryStage implements Stage<EdgePartial[]> {
       insertIdempotent(this.#ch, { table: `${db}.${table}`, columns, data: { format: 'JSONEachRow', values }, rows: values.length, deduplicationToken: `${ctx.batchId}/${table}`, signal: ctx.signal });
     if (findings.length > 0) await insert('chainwatch_posture_findings', findings, FINDING_COLUMNS);
     await insert('chainwatch_edges', [...folds.values()].map(registryRow), REGISTRY_COLUMNS);
-    await insert('chainwatch_edge_minutes', partials.map(minuteRow), MINUTE_COLUMNS);
+    await insert('chainwatch_edge_minutes', placed.map((p) => minuteRow(p, ctx.partition)), MINUTE_COLUMNS);
 
     for (const id of folds.keys()) {
       const state = this.#state.get(id) ?? loaded.get(id)!;
@@ -203,7 +204,7 @@ function foldByEdge(partials: readonly EdgePartial[]): Map<string, EdgeFold> {
 
 const FINDING_COLUMNS = ['Timestamp', 'Kind', 'Severity', 'Tenant', 'ServiceName', 'PeerKind', 'Peer', 'EdgeId', 'Detail', 'TraceId', 'SpanId'] as const;
 const REGISTRY_COLUMNS = ['Tenant', 'ServiceName', 'PeerKind', 'Peer', 'EdgeId', 'FirstSeen', 'LastSeen', 'AuthSchemes', 'Plaintext', 'MaxCredentialLifetimeS'] as const;
-const MINUTE_COLUMNS = ['Minute', 'Tenant', 'ServiceName', 'PeerKind', 'Peer', 'EdgeId', 'Source', 'Calls', 'Errors', 'Plaintext', 'Unauthenticated', 'DurationSumMs', 'DurationMaxMs', 'LatencyBuckets'] as const;
+const MINUTE_COLUMNS = ['Minute', 'Tenant', 'ServiceName', 'PeerKind', 'Peer', 'EdgeId', 'Source', 'EdgesPartition', 'EdgesOffset', 'Calls', 'Errors', 'Plaintext', 'Unauthenticated', 'DurationSumMs', 'DurationMaxMs', 'LatencyBuckets'] as const;
 
 function detailOf(kind: PostureKind, fold: EdgeFold, longLivedS: number): string {
   const { service, peer_kind: peerKind, peer } = fold.first;
@@ -254,7 +255,7 @@ function registryRow(fold: EdgeFold): object {
   };
 }
 
-function minuteRow(p: EdgePartial): object {
+function minuteRow({ partial: p, offset }: PlacedEdgePartial, partition: number): object {
   return {
     Minute: p.minute,
     Tenant: p.tenant,
@@ -263,6 +264,8 @@ function minuteRow(p: EdgePartial): object {
     Peer: p.peer,
     EdgeId: p.edge_id,
     Source: p.source,
+    EdgesPartition: partition,
+    EdgesOffset: offset,
     Calls: p.calls,
     Errors: p.errors,
     Plaintext: p.plaintext,

@@ -94,23 +94,23 @@ describe('storage stage', () => {
   it('stores a batch retried with the same batch id once, in the table and its lookup view', async () => {
     const t = 'aa'.repeat(16);
     const batch = [request(t, 30)];
-    await stage.process(batch, { batchId: 'spans/0/100-107', signal });
-    await stage.process(batch, { batchId: 'spans/0/100-107', signal });
+    await stage.process(batch, { batchId: 'spans/0/100-107', partition: 0, signal });
+    await stage.process(batch, { batchId: 'spans/0/100-107', partition: 0, signal });
     expect(await count(ch, 'otel_traces', t)).toBe(30);
     expect(await count(ch, 'otel_traces_trace_id_ts', t)).toBe(1);
     // The same rows under another batch id are another batch: stored again.
-    await stage.process(batch, { batchId: 'spans/0/108-115', signal });
+    await stage.process(batch, { batchId: 'spans/0/108-115', partition: 0, signal });
     expect(await count(ch, 'otel_traces', t)).toBe(60);
   });
 
   it('reports a refused insert as retryable and succeeds once the table is back', async () => {
     const t = 'bb'.repeat(16);
     await ch.client.command({ query: `DETACH TABLE ${ch.database}.otel_traces` });
-    const err = await stage.process([request(t, 5)], { batchId: 'detached/0/1-1', signal }).catch((e: unknown) => e);
+    const err = await stage.process([request(t, 5)], { batchId: 'detached/0/1-1', partition: 0, signal }).catch((e: unknown) => e);
     await ch.client.command({ query: `ATTACH TABLE ${ch.database}.otel_traces` });
     expect(err).toBeInstanceOf(RetryableError);
     expect((err as Error).message).toMatch(/^insert of 5 rows into .*otel_traces failed/);
-    await stage.process([request(t, 5)], { batchId: 'detached/0/1-1', signal });
+    await stage.process([request(t, 5)], { batchId: 'detached/0/1-1', partition: 0, signal });
     expect(await count(ch, 'otel_traces', t)).toBe(5);
   });
 
@@ -118,7 +118,7 @@ describe('storage stage', () => {
     // A span id with a quote cannot come from the decoders (ids are hex); it breaks the row format.
     const bad = request('cc'.repeat(16), 1);
     bad.resourceSpans[0]!.scopeSpans[0]!.spans[0]!.links.push({ traceId: "x'y", spanId: '', traceState: '', attributes: [], droppedAttributesCount: 0, flags: 0 });
-    const err = await stage.process([bad], { batchId: 'bad/0/1-1', signal }).catch((e: unknown) => e);
+    const err = await stage.process([bad], { batchId: 'bad/0/1-1', partition: 0, signal }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PermanentError);
   });
 
@@ -126,7 +126,7 @@ describe('storage stage', () => {
     const t = 'dd'.repeat(16);
     const times = [0n, 5n, 999_999_999n, 1_000_000_000n, 1_763_900_000_123_456_789n, 9_223_372_036_854_775_807n];
     const spans = times.map((ns, i) => createSpan({ traceId: t, spanId: `${i + 1}`.padStart(16, '0'), startTimeUnixNano: ns, endTimeUnixNano: ns }));
-    await stage.process([createTracesData('edges', spans)], { batchId: 'edges/0/1-1', signal });
+    await stage.process([createTracesData('edges', spans)], { batchId: 'edges/0/1-1', partition: 0, signal });
     const rs = await ch.client.query({
       query: `SELECT toString(toUnixTimestamp64Nano(Timestamp)) AS ns FROM ${ch.database}.otel_traces WHERE TraceId = {t:String} ORDER BY SpanId`,
       query_params: { t },
@@ -153,8 +153,8 @@ describe('storage stage', () => {
       createLogRecord({ observedTimeUnixNano: 1_763_900_002_000_000_005n, body: 'no time, no trace', traceId, severityNumber: 999 }),
     ];
     const batch = [createLogsData('log-storage-test', records, { name: 'logger', version: '1.2', attributes: [{ key: 'scope.k', value: 1.5 }] })];
-    await logStage.process(batch, { batchId: 'logs/0/1-2', signal });
-    await logStage.process(batch, { batchId: 'logs/0/1-2', signal });
+    await logStage.process(batch, { batchId: 'logs/0/1-2', partition: 0, signal });
+    await logStage.process(batch, { batchId: 'logs/0/1-2', partition: 0, signal });
     const rs = await ch.client.query({
       query: `SELECT toString(toUnixTimestamp64Nano(Timestamp)) AS ns, TraceId, SpanId, TraceFlags, SeverityText, SeverityNumber, ServiceName, Body,
           ResourceSchemaUrl, ResourceAttributes, ScopeSchemaUrl, ScopeName, ScopeVersion, ScopeAttributes, LogAttributes, EventName
@@ -203,14 +203,14 @@ describe('storage stage', () => {
 
   it('writes nothing for a batch without spans', async () => {
     const before = stage.rowsWritten;
-    await stage.process([{ resourceSpans: [] }], { batchId: 'empty/0/1-1', signal });
+    await stage.process([{ resourceSpans: [] }], { batchId: 'empty/0/1-1', partition: 0, signal });
     expect(stage.rowsWritten).toBe(before);
   });
 
   describe("with its decoder's batches", () => {
     it('stores the rows and releases the body once they are written', async () => {
       const rows = transcoded('e1'.repeat(16), 12);
-      await stage.process(rows, { batchId: 'release/0/1-1', signal });
+      await stage.process(rows, { batchId: 'release/0/1-1', partition: 0, signal });
       expect(rows.releases).toBe(1);
       expect(await count(ch, 'otel_traces', 'e1'.repeat(16))).toBe(12);
     });
@@ -218,18 +218,18 @@ describe('storage stage', () => {
     it('keeps the body of a batch that will be retried, and releases it once the retry succeeds', async () => {
       const rows = transcoded('e2'.repeat(16), 3);
       await ch.client.command({ query: `DETACH TABLE ${ch.database}.otel_traces` });
-      const err = await stage.process(rows, { batchId: 'release/0/2-2', signal }).catch((e: unknown) => e);
+      const err = await stage.process(rows, { batchId: 'release/0/2-2', partition: 0, signal }).catch((e: unknown) => e);
       await ch.client.command({ query: `ATTACH TABLE ${ch.database}.otel_traces` });
       expect(err).toBeInstanceOf(RetryableError);
       expect(rows.releases).toBe(0);
-      await stage.process(rows, { batchId: 'release/0/2-2', signal });
+      await stage.process(rows, { batchId: 'release/0/2-2', partition: 0, signal });
       expect(rows.releases).toBe(1);
       expect(await count(ch, 'otel_traces', 'e2'.repeat(16))).toBe(3);
     });
 
     it('releases the body of a batch dropped for good', async () => {
       const rows = { body: Buffer.from('not a row\n'), rows: 1, slowPathMessages: 0, releases: 0, release: () => void rows.releases++ };
-      const err = await stage.process(rows, { batchId: 'release/0/3-3', signal }).catch((e: unknown) => e);
+      const err = await stage.process(rows, { batchId: 'release/0/3-3', partition: 0, signal }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(PermanentError);
       expect(rows.releases).toBe(1);
     });
@@ -237,7 +237,7 @@ describe('storage stage', () => {
     it('releases an empty batch without inserting', async () => {
       const rows = transcoded('e3'.repeat(16), 0);
       const before = stage.rowsWritten;
-      await stage.process(rows, { batchId: 'release/0/4-4', signal });
+      await stage.process(rows, { batchId: 'release/0/4-4', partition: 0, signal });
       expect(rows.releases).toBe(1);
       expect(stage.rowsWritten).toBe(before);
     });

@@ -194,6 +194,9 @@ SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_dedup
      *   plaintext are min/max/union, which a duplicate cannot change.
      * - `chainwatch_edge_minutes`: one row per edge, minute and source batch; a duplicate partial
      *   has the same key and is replaced. Read with FINAL (or GROUP BY the key) before summing.
+     *   Each row keeps the position of its partial on the edges topic (partition, offset), the
+     *   same for every consumer group, so a stateful role can rebuild exactly what it consumed
+     *   before a given offset (edge-windows.ts).
      * - `chainwatch_posture_findings`: one finding per edge and kind, ever.
      */
     statements: (db) => [
@@ -219,6 +222,8 @@ SETTINGS non_replicated_deduplication_window = ${DEDUP_WINDOW}`,
   Peer LowCardinality(String) CODEC(ZSTD(1)),
   EdgeId String CODEC(ZSTD(1)),
   Source String CODEC(ZSTD(1)),
+  EdgesPartition UInt32,
+  EdgesOffset UInt64,
   Calls UInt64,
   Errors UInt64,
   Plaintext UInt64,
