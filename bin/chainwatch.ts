@@ -25,7 +25,7 @@ Usage:
 
 Commands:
   start      run every stage in one process: the OTLP receiver (traces and logs), the bus,
-             storage and inventory (embedded by default: in-process bus, ClickHouse engine
+             storage, inventory and sla (embedded by default: in-process bus, ClickHouse engine
              in-process); without --config it also runs the demo estate against itself
   collector  the OTLP receivers and the inline stages (redaction), publishing to Kafka
   worker     consuming stages, one or several roles per process (--role), on Kafka
@@ -48,6 +48,9 @@ worker options:
                                  then the edge registry, per-minute edge statistics and
                                  posture findings (new edge, plaintext, unauthenticated,
                                  static or long-lived credential)
+                      sla        burn rates of each edge's availability and latency SLOs
+                                 (stages.sla), multiwindow burn-rate alerts on the alerts
+                                 topic; needs the inventory running (it reads its rows)
                       Workers of one role share its topics' partitions through their
                       consumer group; an inventory worker owns the edges of its partitions.
 
@@ -262,8 +265,8 @@ async function main(argv: string[]): Promise<number> {
 }
 
 /** Roles a worker can run, and the ones still to come (named so a deployment can be written ahead). */
-const WORKER_ROLES: readonly Role[] = ['storage', 'inventory'];
-const PLANNED_ROLES = ['anomaly', 'sla', 'alerting'];
+const WORKER_ROLES: readonly Role[] = ['storage', 'inventory', 'sla'];
+const PLANNED_ROLES = ['anomaly', 'alerting'];
 
 /** The --role values of a worker (repeated or comma-separated), or what is wrong with them. */
 function workerRoles(values: readonly string[]): Role[] | string {

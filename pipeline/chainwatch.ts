@@ -6,8 +6,9 @@
  *
  * Roles: `collector` (OTLP receiver → inline stages → bus), `storage` (bus → ClickHouse) and
  * `inventory` (spans → call-edge partials on the edges topic, keyed by edge id → the edge
- * registry, per-minute edge statistics and posture findings in ClickHouse). `chainwatch start`
- * runs them all in one process. Traces and logs take the same path, each on its own topic,
+ * registry, per-minute edge statistics and posture findings in ClickHouse) and `sla` (the edges
+ * topic → burn rates per edge and SLI in ClickHouse, burn-rate alerts on the alerts topic).
+ * `chainwatch start` runs them all in one process. Traces and logs take the same path, each on its own topic,
  * consumer group and table.
  */
 import { applyAttributeLimits, type AttributeLimitCounts } from '../collector/attribute-limits.js';
@@ -22,6 +23,7 @@ import { migrate, openClickHouse, type ClickHouse } from '../processors/storage/
 import { decodeLogMessages, decodeSpanMessages, LogStorageStage, StorageStage } from '../processors/storage/storage-stage.js';
 import { decodeEdgeMessages, EdgeRegistryStage } from '../processors/inventory/edge-registry-stage.js';
 import { InventoryStage } from '../processors/inventory/inventory-stage.js';
+import { SlaStage } from '../processors/sla/sla-stage.js';
 import { transcodeSpanMessages } from '../processors/storage/span-transcoder.js';
 import { decodeFindingMessages, FindingsStorageStage } from '../processors/storage/findings-stage.js';
 import { RedactionStage } from '../processors/redaction/redaction-stage.js';
@@ -42,7 +44,7 @@ import { errorSummary } from './errors.js';
 import { runConsumerStage, type BatchDecoder, type RunningStage } from './stage-runner.js';
 import type { Stage } from './stage.js';
 
-export type Role = 'collector' | 'storage' | 'inventory';
+export type Role = 'collector' | 'storage' | 'inventory' | 'sla';
 
 /** Consumer group suffixes: one group per consuming stage. */
 type ConsumerName = Role | 'logs-storage' | 'findings-storage' | 'inventory-edges';
@@ -84,8 +86,8 @@ export function createBus(config: Config, logger: Logger): Bus {
 
 async function ensureKafkaTopics(bus: KafkaBus, config: Config): Promise<string[]> {
   const k = config.bus.kafka!;
-  const { spans, logs, findings, edges } = config.bus.topics;
-  return bus.ensureTopics([spans, logs, findings, edges], { partitions: k.partitions, replicationFactor: k.replication_factor, retentionMs: k.retention_ms });
+  const { spans, logs, findings, edges, alerts } = config.bus.topics;
+  return bus.ensureTopics([spans, logs, findings, edges, alerts], { partitions: k.partitions, replicationFactor: k.replication_factor, retentionMs: k.retention_ms });
 }
 
 export interface MigrateReport {
@@ -136,7 +138,7 @@ const logRedactionCounts = (redactor: Redactor, logger: Logger): NodeJS.Timeout 
 const logLimitCounts = (counts: AttributeLimitCounts, logger: Logger): NodeJS.Timeout =>
   logCountsWhenChanged(() => ({ ...counts }), (c) => logger.info(c, 'attribute limits applied since start'));
 
-export async function startChainwatch(config: Config, logger: Logger, roles: readonly Role[] = ['collector', 'storage', 'inventory']): Promise<Chainwatch> {
+export async function startChainwatch(config: Config, logger: Logger, roles: readonly Role[] = ['collector', 'storage', 'inventory', 'sla']): Promise<Chainwatch> {
   const bus = createBus(config, logger);
   let clickhouse: ClickHouse | null = null;
   const stages: RunningStage[] = [];
@@ -144,6 +146,7 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
   let grpcReceiver: OtlpGrpcReceiver | null = null;
   let redaction: RedactionStage | null = null;
   let edgeRegistry: EdgeRegistryStage | null = null;
+  let sla: SlaStage | null = null;
   let summaryTimer: NodeJS.Timeout | undefined;
   let limitsTimer: NodeJS.Timeout | undefined;
   const limitCounts: AttributeLimitCounts = { attributesDropped: 0, valuesTruncated: 0 };
@@ -173,11 +176,12 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
       redactionMatches: () => redaction?.redactor.counts ?? {},
       attributeLimits: () => limitCounts,
       edgeRegistry: () => edgeRegistry,
+      sla: () => sla,
     });
     if (config.admin.enabled) {
       // First, so liveness answers while the rest starts; readiness waits for what the roles need.
       const checks: ReadinessCheck[] = [{ name: 'bus', check: () => bus.ping() }];
-      if (roles.includes('storage') || roles.includes('inventory')) {
+      if (roles.some((r) => r !== 'collector')) {
         checks.push({
           name: 'clickhouse',
           check: async () => {
@@ -191,7 +195,7 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
     }
     await bus.start();
     if (bus instanceof KafkaBus) await ensureKafkaTopics(bus, config);
-    if (roles.includes('storage') || roles.includes('inventory')) {
+    if (roles.some((r) => r !== 'collector')) {
       clickhouse = await openClickHouse(config.clickhouse);
       clickhouse.onInsert = (table, rows, seconds, ok) => metrics.inserted(table, rows, seconds, ok);
       await migrate(clickhouse);
@@ -231,6 +235,10 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
         await consume(config.bus.topics.edges, 'inventory-edges', edgeRegistry, decodeEdgeMessages, inventory),
         await consume(config.bus.topics.spans, 'inventory', new InventoryStage({ edgesTopic: config.bus.topics.edges }), decodeSpanMessages, inventory),
       );
+    }
+    if (roles.includes('sla')) {
+      sla = new SlaStage({ clickhouse: clickhouse!, config: config.stages.sla, alertsTopic: config.bus.topics.alerts, logger });
+      stages.push(await consume(config.bus.topics.edges, 'sla', sla, decodeEdgeMessages, config.stages.sla));
     }
     if (roles.includes('collector')) {
       redaction = config.stages.redaction.enabled

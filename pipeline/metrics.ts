@@ -42,6 +42,8 @@ export interface MetricSources {
   attributeLimits(): { attributesDropped: number; valuesTruncated: number };
   /** The inventory's edge owner, when it runs here. */
   edgeRegistry?(): { trackedEdges: number; edgesLoaded: number; findingsRaised: Readonly<Record<string, number>> } | null;
+  /** The sla role, when it runs here. */
+  sla?(): { alertsFired: number; alertsResolved: number; windows: { trackedEdges: number; edgesLoaded: number } } | null;
 }
 
 export class PipelineMetrics {
@@ -119,6 +121,23 @@ export class PipelineMetrics {
     totalsCounter(this.registry, 'chainwatch_posture_findings_total', 'Posture findings raised on call edges, by kind', ['kind'], () =>
       Object.entries(sources.edgeRegistry?.()?.findingsRaised ?? {}).map(([kind, n]): [Record<'kind', string>, number] => [{ kind }, n]),
     );
+    new Gauge({
+      name: 'chainwatch_sla_edges_tracked',
+      help: 'Call edges whose per-minute window the sla role holds here',
+      registers,
+      collect() {
+        this.set(sources.sla?.()?.windows.trackedEdges ?? 0);
+      },
+    });
+    totalsCounter(this.registry, 'chainwatch_sla_alerts_total', 'Burn-rate alert events published, by status', ['status'], () => {
+      const s = sources.sla?.();
+      return s
+        ? [
+            [{ status: 'firing' }, s.alertsFired],
+            [{ status: 'resolved' }, s.alertsResolved],
+          ]
+        : [];
+    });
     totalsCounter(this.registry, 'chainwatch_attribute_limits_total', 'Attributes dropped (over the count limit) and values truncated (over the length limit)', ['action'], () => {
       const c = sources.attributeLimits();
       return [

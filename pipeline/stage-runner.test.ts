@@ -69,6 +69,33 @@ describe('stage runner', () => {
     await bus.shutdown();
   });
 
+  it('runs a stage\'s after-publish step once the outputs are durable; a failure there publishes again', async () => {
+    const bus = new MemoryBus({ maxPendingMessages: 100, firstOffset: 0 });
+    const events: string[] = [];
+    await bus.subscribe({ topic: 'out', group: 'sink', maxBatchMessages: 100, maxWaitMs: 0 }, async (b) => {
+      events.push(`published ${b.messages.map((m) => m.value[0]).join(',')}`);
+    });
+    let afterCalls = 0;
+    const stage: Stage<number[]> = {
+      name: 'announcing',
+      start: async () => {},
+      shutdown: async () => {},
+      process: async (input) => ({
+        publish: [{ topic: 'out', messages: input.map((n) => ({ key: null, value: new Uint8Array([n]) })) }],
+        after: async () => {
+          events.push(`after ${++afterCalls}`);
+          if (afterCalls === 1) throw new RetryableError('state store unavailable', 10);
+        },
+      }),
+    };
+    const running = await runner(bus, stage);
+    await bus.publish('in', [{ key: null, value: new Uint8Array([4]) }]);
+    expect(events).toEqual(['published 4', 'after 1', 'published 4', 'after 2']);
+    expect(running.stats).toMatchObject({ batches: 1, retries: 1 });
+    await running.stop();
+    await bus.shutdown();
+  });
+
   it('drops a batch on a permanent error and goes on with the next', async () => {
     const bus = new MemoryBus({ maxPendingMessages: 100 });
     const stage = new RecordingStage((_call, input) => {

@@ -143,6 +143,7 @@ export async function runConsumerStage<In>(options: ConsumerStageOptions<In>): P
           if (intents) await intents.record(options.group, batch.topic, batch.partition, spanOf(batch));
           const output = await stage.process(input, ctx);
           for (const out of output?.publish ?? []) await bus.publish(out.topic, out.messages);
+          await output?.after?.();
         },
         ctx.batchId,
         batch.messages.length,

@@ -26,6 +26,12 @@ export interface StageContext {
 export interface StageOutput {
   /** Messages to publish before the input is acknowledged. */
   publish?: { topic: string; messages: BusMessage[] }[];
+  /**
+   * Runs once the messages are published, before the input is acknowledged: for writes that must
+   * not be durable before the messages are (state that says "announced"), so a crash between the
+   * two replays the batch and announces again (with the same, idempotent, message ids).
+   */
+  after?: () => Promise<void>;
 }
 
 export interface Stage<In> {

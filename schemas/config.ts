@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { demoConfigSchema } from './demo-config.js';
+import { LATENCY_BUCKET_BOUNDS_MS } from './edges.js';
 import { redactionConfigSchema } from './redaction-config.js';
 
 const positiveInt = (what = 'a positive integer') =>
@@ -194,6 +195,8 @@ export const busConfigSchema = z
         findings: topicName.default('chainwatch.findings'),
         /** Call-edge partial aggregates as JSON lines, keyed by edge id (the inventory's repartition topic). */
         edges: topicName.default('chainwatch.edges'),
+        /** Alert events (firing, resolved) from sla, anomaly and inventory, as JSON lines keyed by alert fingerprint. */
+        alerts: topicName.default('chainwatch.alerts'),
       })
       .prefault({}),
     /** Each consuming stage reads as group `<prefix>-<stage>` (for example chainwatch-storage). @default "chainwatch" */
@@ -263,6 +266,48 @@ export const inventoryStageConfigSchema = z
   })
   .prefault({});
 
+const ratio = z
+  .number({ error: (iss) => `expected a share between 0 and 1 (e.g. 0.999), got ${describe(iss.input)}` })
+  .gt(0, { error: (iss) => `expected a share between 0 and 1 (e.g. 0.999), got ${describe(iss.input)}` })
+  .lt(1, { error: (iss) => `expected a share between 0 and 1 (e.g. 0.999), got ${describe(iss.input)}` });
+
+const latencyBound = z.union(
+  LATENCY_BUCKET_BOUNDS_MS.map((b) => z.literal(b)),
+  { error: (iss) => `expected one of the latency histogram's bounds (${LATENCY_BUCKET_BOUNDS_MS.join(', ')} ms), got ${describe(iss.input)}` },
+);
+
+/** What an edge promises: a share of calls without error, and a share of calls at or under a latency. */
+const objectiveFields = {
+  /** Share of calls that must succeed (span status not ERROR). */
+  availability: ratio,
+  /** The latency threshold, one of the histogram bounds (the SLI is a ratio of counts, not a percentile). */
+  latency_ms: latencyBound,
+  /** Share of calls that must take at most latency_ms. */
+  latency_target: ratio,
+};
+
+/** SLA budgets per call edge: objectives, burn rates over multiple windows, alerts. */
+export const slaStageConfigSchema = z
+  .strictObject({
+    ...consumerStageFields,
+    /** The objective of every edge no entry of `objectives` matches; null: such edges have none. */
+    default_objective: z.strictObject(objectiveFields).nullable().default({ availability: 0.995, latency_ms: 1000, latency_target: 0.99 }),
+    /** Objectives for chosen edges; the first entry whose given fields all match wins. */
+    objectives: z
+      .array(
+        z.strictObject({
+          tenant: z.string().optional(),
+          service: z.string().optional(),
+          peer: z.string().optional(),
+          ...objectiveFields,
+        }),
+      )
+      .default([]),
+    /** Windows with fewer calls than this never page: a handful of errors on a quiet edge is not an outage. @default 20 */
+    min_calls: positiveInt().default(20),
+  })
+  .prefault({});
+
 /** The admin port: /healthz, /readyz and Prometheus /metrics. */
 export const adminConfigSchema = z
   .strictObject({
@@ -305,6 +350,7 @@ export const configSchema = z
         redaction: redactionConfigSchema,
         storage: storageStageConfigSchema,
         inventory: inventoryStageConfigSchema,
+        sla: slaStageConfigSchema,
       })
       .prefault({}),
     /** The demo estate: simulated services and their sub-processors, with scheduled incidents. */
@@ -337,7 +383,7 @@ export const configSchema = z
     if (cfg.clickhouse.kind === 'server' && !cfg.clickhouse.url) {
       ctx.addIssue({ code: 'custom', path: ['clickhouse', 'url'], message: 'required when clickhouse.kind is "server"' });
     }
-    for (const stage of ['storage', 'inventory'] as const) {
+    for (const stage of ['storage', 'inventory', 'sla'] as const) {
       const { retry_max_ms: max, retry_initial_ms: initial } = cfg.stages[stage];
       if (max < initial) {
         ctx.addIssue({ code: 'custom', path: ['stages', stage, 'retry_max_ms'], message: `must be at least stages.${stage}.retry_initial_ms (${initial})` });
@@ -350,6 +396,7 @@ export type KafkaConfig = z.infer<typeof kafkaConfigSchema>;
 export type ClickHouseConfig = z.infer<typeof clickhouseConfigSchema>;
 export type StorageStageConfig = z.infer<typeof storageStageConfigSchema>;
 export type InventoryStageConfig = z.infer<typeof inventoryStageConfigSchema>;
+export type SlaStageConfig = z.infer<typeof slaStageConfigSchema>;
 export type { DemoConfig } from './demo-config.js';
 
 /** A value as it should appear in an error message: short, typed, never the whole input. */

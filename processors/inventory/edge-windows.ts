@@ -8,8 +8,8 @@
  * after one (a start, a restart, a rebalance), the partition's edges are rebuilt from ClickHouse:
  * the `chainwatch_edge_minutes` rows the inventory wrote for partials of this partition *before
  * the batch's first offset* — exactly what this consumer group consumed and committed before, as
- * partition and offset are the same for every group — and the stream goes on from the batch. The
- * inventory may lag behind this group: while its rows do not reach the offset before the batch,
+ * partition and offset are the same for every group — and the stream goes on from the batch. On
+ * Kafka the inventory may lag behind this group: while its rows do not reach the offset before the batch,
  * the rebuild waits (a retryable error, so the runner backs off and tries again), for at most
  * `rebuildWaitMs`, then goes on with what is there and says so in the log.
  *
@@ -117,7 +117,7 @@ export class EdgeWindows {
       this.#generation = ctx.assignmentGeneration;
     }
     let state = this.#partitions.get(ctx.partition);
-    if (!state && placed.length > 0) state = await this.#rebuild(ctx.partition, placed, ctx.signal);
+    if (!state && placed.length > 0) state = await this.#rebuild(ctx.partition, placed, ctx.signal, ctx.assignmentGeneration !== undefined);
     state ??= { watermark: 0 };
     const touched = new Map<string, EdgeWindow>();
     for (const { partial: p } of placed) {
@@ -160,11 +160,13 @@ export class EdgeWindows {
     }
   }
 
-  async #rebuild(partition: number, placed: readonly PlacedEdgePartial[], signal: AbortSignal): Promise<{ watermark: number }> {
+  async #rebuild(partition: number, placed: readonly PlacedEdgePartial[], signal: AbortSignal, mayLag: boolean): Promise<{ watermark: number }> {
     const first = BigInt(placed[0]!.offset);
     const db = this.#ch.database;
     const query = async <T>(sql: string, params: Record<string, unknown>): Promise<T[]> => (await this.#ch.client.query({ query: sql, query_params: params, format: 'JSONEachRow', abort_signal: signal })).json<T>();
-    if (first > 0n) {
+    // In-process (no group assignments) this runs at the process's first batch: what came before
+    // is an earlier process's, all stored; only a group member on Kafka can be ahead of the inventory.
+    if (mayLag && first > 0n) {
       const [reached] = await query<{ n: string }>(`SELECT count() AS n FROM ${db}.chainwatch_edge_minutes WHERE EdgesPartition = {p:UInt32} AND EdgesOffset = {o:UInt64}`, { p: partition, o: (first - 1n).toString() });
       if (Number(reached?.n ?? 0) === 0) {
         const since = this.#waitingSince.get(partition) ?? Date.now();

@@ -27,6 +27,7 @@ const SHARDING_KEYS: Readonly<Record<string, string>> = {
   chainwatch_edges: 'cityHash64(EdgeId)',
   chainwatch_edge_minutes: 'cityHash64(EdgeId)',
   chainwatch_posture_findings: 'cityHash64(EdgeId)',
+  chainwatch_slo_status: 'cityHash64(EdgeId)',
 };
 
 const CREATE_TABLE = /^CREATE TABLE IF NOT EXISTS (\w+)\.(\w+) \(([\s\S]*)\) ENGINE = (\w*MergeTree)(?:\(([^)]*)\))?([\s\S]*)$/;

@@ -252,4 +252,41 @@ ORDER BY (Tenant, Kind, EdgeId)
 SETTINGS non_replicated_deduplication_window = ${DEDUP_WINDOW}`,
     ],
   },
+  {
+    version: 8,
+    name: 'SLO status per call edge',
+    /**
+     * Written by the sla role for the edges of each batch: per SLI (availability, latency), the
+     * objective, the burn rates over the alerting windows at the partition's latest minute, and
+     * whether each burn-rate alert tier fires (1 h: critical, 6 h: warning) and since when, which
+     * is also the alert state a worker rebuilds after a restart or a rebalance. A replayed batch
+     * writes the same key: replaced.
+     */
+    statements: (db) => [
+      `CREATE TABLE IF NOT EXISTS ${db}.chainwatch_slo_status (
+  Minute DateTime CODEC(Delta(4), ZSTD(1)),
+  Tenant LowCardinality(String) CODEC(ZSTD(1)),
+  ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+  PeerKind LowCardinality(String) CODEC(ZSTD(1)),
+  Peer LowCardinality(String) CODEC(ZSTD(1)),
+  EdgeId String CODEC(ZSTD(1)),
+  Sli LowCardinality(String) CODEC(ZSTD(1)),
+  Objective Float64,
+  LatencyMs UInt32,
+  Calls1h UInt64,
+  Bad1h UInt64,
+  Burn5m Float64,
+  Burn30m Float64,
+  Burn1h Float64,
+  Burn6h Float64,
+  Firing1h UInt8,
+  Since1h DateTime,
+  Firing6h UInt8,
+  Since6h DateTime
+) ENGINE = ReplacingMergeTree
+PARTITION BY toDate(Minute)
+ORDER BY (Tenant, EdgeId, Sli, Minute)
+SETTINGS non_replicated_deduplication_window = ${DEDUP_WINDOW}`,
+    ],
+  },
 ];

@@ -78,11 +78,11 @@ describe('chainwatch command', () => {
 
   it('refuses a worker without roles, with roles not in this version, and collector or worker on the in-process bus', async () => {
     const none = await runCli(['worker']);
-    expect(none).toMatchObject({ code: 2, stderr: 'chainwatch: worker needs at least one --role (storage, inventory)\n' });
+    expect(none).toMatchObject({ code: 2, stderr: 'chainwatch: worker needs at least one --role (storage, inventory, sla)\n' });
     const planned = await runCli(['worker', '--role', 'storage,anomaly']);
-    expect(planned).toMatchObject({ code: 2, stderr: 'chainwatch: role "anomaly" is not in this version of chainwatch yet; available: storage, inventory\n' });
+    expect(planned).toMatchObject({ code: 2, stderr: 'chainwatch: role "anomaly" is not in this version of chainwatch yet; available: storage, inventory, sla\n' });
     const unknown = await runCli(['worker', '--role', 'storge']);
-    expect(unknown).toMatchObject({ code: 2, stderr: 'chainwatch: unknown role "storge"; available: storage, inventory\n' });
+    expect(unknown).toMatchObject({ code: 2, stderr: 'chainwatch: unknown role "storge"; available: storage, inventory, sla\n' });
     const misplaced = await runCli(['collector', '--role', 'storage']);
     expect(misplaced).toMatchObject({ code: 2, stderr: 'chainwatch: --role is not an option of collector (see chainwatch --help)\n' });
     for (const command of [['collector'], ['worker', '--role', 'storage']]) {
@@ -102,30 +102,30 @@ describe('chainwatch command', () => {
     const first = await runCli(['--config', file, 'migrate']);
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
-    expect(first.stdout).toContain('ClickHouse database cli_migrate: 6 migration(s) applied (1 otel_traces, 2 chainwatch_findings, 3 otel_logs, 4 otel_traces without attribute bloom filters, 5 otel_traces attribute maps compressed with ZSTD(6), 6 call edges: registry, per-minute statistics, posture findings), 0 already applied');
+    expect(first.stdout).toContain('ClickHouse database cli_migrate: 7 migration(s) applied (1 otel_traces, 2 chainwatch_findings, 3 otel_logs, 4 otel_traces without attribute bloom filters, 5 otel_traces attribute maps compressed with ZSTD(6), 6 call edges: registry, per-minute statistics, posture findings, 8 SLO status per call edge), 0 already applied');
     const second = await runCli(['--config', file, 'migrate']);
     expect(second.code).toBe(0);
-    expect(second.stdout).toContain('ClickHouse database cli_migrate: 0 migration(s) applied, 6 already applied');
+    expect(second.stdout).toContain('ClickHouse database cli_migrate: 0 migration(s) applied, 7 already applied');
   });
 
   it('creates the Kafka topics with their partitions, replication and retention, once', async () => {
     const brokers = inject('kafkaBrokers');
-    const topics = { spans: uniqueName('cli.spans'), logs: uniqueName('cli.logs'), findings: uniqueName('cli.findings'), edges: uniqueName('cli.edges') };
+    const topics = { spans: uniqueName('cli.spans'), logs: uniqueName('cli.logs'), findings: uniqueName('cli.findings'), edges: uniqueName('cli.edges'), alerts: uniqueName('cli.alerts') };
     const file = tempConfig(
       `bus:\n  kind: kafka\n  topics: ${JSON.stringify(topics)}\n  kafka:\n    brokers: ${JSON.stringify(brokers)}\n    partitions: 4\n    retention_ms: 3600000\nclickhouse:\n  path: $DIR/engine\n  database: cli_topics\n`,
     );
     const first = await runCli(['--config', file, 'migrate']);
     expect(first.code).toBe(0);
-    expect(first.stdout).toContain(`Kafka topics created: ${topics.spans}, ${topics.logs}, ${topics.findings}, ${topics.edges}\n`);
+    expect(first.stdout).toContain(`Kafka topics created: ${topics.spans}, ${topics.logs}, ${topics.findings}, ${topics.edges}, ${topics.alerts}\n`);
     const second = await runCli(['--config', file, 'migrate']);
     expect(second.stdout).toContain('Kafka topics created: none (all exist)');
     const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
     try {
       const { topics: described } = await admin.fetchTopicMetadata({ topics: Object.values(topics) });
-      expect(described.map((t) => t.partitions.length)).toEqual([4, 4, 4, 4]);
+      expect(described.map((t) => t.partitions.length)).toEqual([4, 4, 4, 4, 4]);
       const configs = await admin.describeConfigs({ includeSynonyms: false, resources: Object.values(topics).map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['retention.ms'] })) });
-      expect(configs.resources.map((r) => r.configEntries.find((e) => e.configName === 'retention.ms')?.configValue)).toEqual(['3600000', '3600000', '3600000', '3600000']);
+      expect(configs.resources.map((r) => r.configEntries.find((e) => e.configName === 'retention.ms')?.configValue)).toEqual(['3600000', '3600000', '3600000', '3600000', '3600000']);
       await admin.deleteTopics({ topics: Object.values(topics) });
     } finally {
       await admin.disconnect();

@@ -81,6 +81,7 @@ describe('admin port', () => {
       'chainwatch_consumer_lag{partition="0",group="chainwatch-inventory"}',
       'chainwatch_consumer_lag{partition="0",group="chainwatch-inventory-edges"}',
       'chainwatch_consumer_lag{partition="0",group="chainwatch-logs-storage"}',
+      'chainwatch_consumer_lag{partition="0",group="chainwatch-sla"}',
       'chainwatch_consumer_lag{partition="0",group="chainwatch-storage"}',
     ]);
     expect(lags.every(([, lag]) => lag === 0)).toBe(true);
