@@ -230,7 +230,7 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
       const inventory = config.stages.inventory;
       // The edge owner subscribes first: in-process, the partials published by the first step
       // need a consumer to be durable.
-      edgeRegistry = new EdgeRegistryStage({ clickhouse: clickhouse!, longLivedCredentialS: inventory.long_lived_credential_s, maxTrackedEdges: inventory.max_tracked_edges });
+      edgeRegistry = new EdgeRegistryStage({ clickhouse: clickhouse!, longLivedCredentialS: inventory.long_lived_credential_s, maxTrackedEdges: inventory.max_tracked_edges, alertsTopic: config.bus.topics.alerts });
       stages.push(
         await consume(config.bus.topics.edges, 'inventory-edges', edgeRegistry, decodeEdgeMessages, inventory),
         await consume(config.bus.topics.spans, 'inventory', new InventoryStage({ edgesTopic: config.bus.topics.edges }), decodeSpanMessages, inventory),

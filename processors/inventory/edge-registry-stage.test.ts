@@ -5,11 +5,13 @@
  * published twice once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StageContext } from '../../pipeline/stage.js';
+import type { StageContext, StageOutput } from '../../pipeline/stage.js';
+import { decodeAlertEvents, type AlertEvent } from '../../schemas/alerts.js';
 import type { PlacedEdgePartial } from '../../schemas/edges.js';
 import type { KeyValue } from '../../schemas/otlp-common.js';
 import { createSpan, createTracesData, SpanKind } from '../../schemas/otlp-traces.js';
 import { testEngineDir, uniqueName } from '../../test/harness/chainwatch.js';
+import { processAndStore } from '../../test/harness/stages.js';
 import { migrate, openClickHouse, type ClickHouse } from '../storage/clickhouse.js';
 import { edgePartials } from './call-edges.js';
 import { EdgeRegistryStage } from './edge-registry-stage.js';
@@ -57,9 +59,9 @@ describe('edge registry', () => {
   it('registers edges, raises each posture finding once, and keeps per-minute statistics', async () => {
     const s = stage();
     await s.start();
-    await s.process(partials('b1', 'checkout', ['stripe', 'twilio'], {}, 3), ctx('e/0/0-0'));
-    await s.process(partials('b2', 'checkout', ['stripe'], { 'url.full': 'http://api.stripe.test/v1', 'chainwatch.auth.scheme': 'Basic' }), ctx('e/0/1-1'));
-    await s.process(partials('b3', 'checkout', ['stripe', 'twilio'], { 'url.full': 'http://x.test/', 'chainwatch.auth.scheme': 'Bearer', 'chainwatch.credential.lifetime_s': 31_536_000n }), ctx('e/0/2-2'));
+    await processAndStore(s, partials('b1', 'checkout', ['stripe', 'twilio'], {}, 3), ctx('e/0/0-0'));
+    await processAndStore(s, partials('b2', 'checkout', ['stripe'], { 'url.full': 'http://api.stripe.test/v1', 'chainwatch.auth.scheme': 'Basic' }), ctx('e/0/1-1'));
+    await processAndStore(s, partials('b3', 'checkout', ['stripe', 'twilio'], { 'url.full': 'http://x.test/', 'chainwatch.auth.scheme': 'Bearer', 'chainwatch.credential.lifetime_s': 31_536_000n }), ctx('e/0/2-2'));
     expect(await findings('checkout')).toEqual([
       'stripe long_lived_credential',
       'stripe new_edge',
@@ -83,19 +85,19 @@ describe('edge registry', () => {
 
   it('stores a replayed batch and a partial published twice once, and a restarted owner rebuilds its state from ClickHouse', async () => {
     const batch = partials('src-7', 'orders', ['ledger', 'auth'], { 'chainwatch.auth.scheme': 'None' }, 2);
-    await stage().process(batch, ctx('e/1/5-6'));
+    await processAndStore(stage(), batch, ctx('e/1/5-6'));
     // A crash before the commit: a new worker gets the same batch (same id, thanks to batch intents).
     const restarted = stage();
-    await restarted.process(batch, ctx('e/1/5-6'));
+    await processAndStore(restarted, batch, ctx('e/1/5-6'));
     // The inventory step replayed: the same partials again, in another batch of the edges topic.
-    await restarted.process(batch, ctx('e/1/7-8'));
+    await processAndStore(restarted, batch, ctx('e/1/7-8'));
     const raw = await rows<{ n: string }>(`SELECT count() AS n FROM DB.chainwatch_posture_findings WHERE ServiceName = 'orders'`);
     expect(Number(raw[0]!.n)).toBe(4); // new_edge and unauthenticated_call for two edges: no duplicate rows, not even before merges
     expect(await findings('orders')).toEqual(['auth new_edge', 'auth unauthenticated_call', 'ledger new_edge', 'ledger unauthenticated_call']);
     expect(await calls('orders')).toEqual({ ledger: 2, auth: 2 });
     expect(restarted.edgesLoaded).toBe(2);
     // Later traffic on known edges raises nothing new.
-    await restarted.process(partials('src-8', 'orders', ['ledger'], { 'chainwatch.auth.scheme': 'None' }), ctx('e/1/9-9'));
+    await processAndStore(restarted, partials('src-8', 'orders', ['ledger'], { 'chainwatch.auth.scheme': 'None' }), ctx('e/1/9-9'));
     expect(await findings('orders')).toHaveLength(4);
     expect(await calls('orders')).toEqual({ ledger: 3, auth: 2 });
   });
@@ -103,31 +105,53 @@ describe('edge registry', () => {
   it('drops its state when the group assignment changes: an edge that moved away and back is judged on ClickHouse, not on memory', async () => {
     const a = stage();
     const b = stage();
-    await a.process(partials('g1', 'search', ['index']), ctx('e/2/0-0', 1));
+    await processAndStore(a, partials('g1', 'search', ['index']), ctx('e/2/0-0', 1));
     // While a was out of the group, b owned the edge and saw a plaintext call.
-    await b.process(partials('g2', 'search', ['index'], { 'url.scheme': 'http' }), ctx('e/2/1-1', 1));
+    await processAndStore(b, partials('g2', 'search', ['index'], { 'url.scheme': 'http' }), ctx('e/2/1-1', 1));
     // The edge is a's again after a rebalance; another plaintext call.
-    await a.process(partials('g3', 'search', ['index'], { 'url.scheme': 'http' }), ctx('e/2/2-2', 2));
+    await processAndStore(a, partials('g3', 'search', ['index'], { 'url.scheme': 'http' }), ctx('e/2/2-2', 2));
     expect(await findings('search')).toEqual(['index new_edge', 'index plaintext_call']);
     expect(a.findingsRaised).toEqual({ new_edge: 1 });
     expect(a.edgesLoaded).toBe(2); // at first sight, and again after the rebalance
 
     // The same on stale memory (no generation change) would raise it twice: the check can fail.
     const stale = stage();
-    await stale.process(partials('g4', 'search-stale', ['index']), ctx('e/3/0-0', 1));
-    await stage().process(partials('g5', 'search-stale', ['index'], { 'url.scheme': 'http' }), ctx('e/3/1-1', 1));
-    await stale.process(partials('g6', 'search-stale', ['index'], { 'url.scheme': 'http' }), ctx('e/3/2-2', 1));
+    await processAndStore(stale, partials('g4', 'search-stale', ['index']), ctx('e/3/0-0', 1));
+    await processAndStore(stage(), partials('g5', 'search-stale', ['index'], { 'url.scheme': 'http' }), ctx('e/3/1-1', 1));
+    await processAndStore(stale, partials('g6', 'search-stale', ['index'], { 'url.scheme': 'http' }), ctx('e/3/2-2', 1));
     expect(await findings('search-stale')).toEqual(['index new_edge', 'index plaintext_call', 'index plaintext_call']);
   });
 
   it('keeps at most max_tracked_edges in memory and reloads an evicted edge without raising it again', async () => {
     const s = stage(2);
-    await s.process(partials('l1', 'mailer', ['a', 'b', 'c']), ctx('e/4/0-0'));
+    await processAndStore(s, partials('l1', 'mailer', ['a', 'b', 'c']), ctx('e/4/0-0'));
     expect(s.trackedEdges).toBe(2);
     expect(s.edgesLoaded).toBe(3);
-    await s.process(partials('l2', 'mailer', ['a']), ctx('e/4/1-1')); // 'a' was evicted first
+    await processAndStore(s, partials('l2', 'mailer', ['a']), ctx('e/4/1-1')); // 'a' was evicted first
     expect(s.edgesLoaded).toBe(4);
     expect(s.trackedEdgeIds()).toHaveLength(2);
     expect(await findings('mailer')).toEqual(['a new_edge', 'b new_edge', 'c new_edge']);
   });
+
+  it('announces each new posture finding as an alert event before storing it, again with the same ids after a crash in between', async () => {
+    const announcing = (): EdgeRegistryStage => new EdgeRegistryStage({ clickhouse: ch, longLivedCredentialS: 86_400, maxTrackedEdges: 100, alertsTopic: 'alerts' });
+    const batch = partials('a1', 'payments', ['acquirer'], { 'url.full': 'http://acquirer.test/auth', 'chainwatch.auth.scheme': 'ApiKey' });
+    const announced = (out: StageOutput): AlertEvent[] => (out.publish ?? []).flatMap((p) => p.messages.flatMap((m) => decodeAlertEvents(m.value)));
+    // Published, then the process died before storing: nothing is in ClickHouse yet.
+    const first = await announcing().process(batch, ctx('e/5/0-0'));
+    expect(await findings('payments')).toEqual([]);
+    const replay = await processAndStore(announcing(), batch, ctx('e/5/0-0'));
+    const events = announced(first);
+    expect(events.map((e) => [e.rule, e.severity, e.source, e.status, e.peer])).toEqual([
+      ['new_edge', 'warning', 'inventory', 'firing', 'acquirer'],
+      ['plaintext_call', 'critical', 'inventory', 'firing', 'acquirer'],
+      ['static_credential', 'warning', 'inventory', 'firing', 'acquirer'],
+    ]);
+    expect(announced(replay).map((e) => e.id)).toEqual(events.map((e) => e.id));
+    expect(first.publish![0]!.messages.map((m) => m.key)).toEqual(events.map((e) => e.fingerprint));
+    expect(await findings('payments')).toEqual(['acquirer new_edge', 'acquirer plaintext_call', 'acquirer static_credential']);
+    // Stored: the next batch of the edge announces nothing.
+    expect(announced(await processAndStore(announcing(), partials('a2', 'payments', ['acquirer'], { 'url.full': 'http://acquirer.test/x' }), ctx('e/5/1-1')))).toEqual([]);
+  });
 });
+

@@ -17,12 +17,15 @@
  * a restart or a rebalance the state is rebuilt from ClickHouse and the topic, and an edge that
  * moved between workers is never judged on stale memory.
  *
- * Guarantees: per batch, findings are written first, then the registry, then the minutes, each an
- * idempotent insert (token: the batch id and the table); the state is updated only after all three.
- * A crash at any point replays the batch to the same outcome: the registry does not yet know the
- * edge, so the same findings are computed and their insert is deduplicated by its token.
+ * Guarantees: per batch, new findings are first announced as alert events on the alerts topic
+ * (published by the runner), then written (`after`): findings, then the registry, then the
+ * minutes, each an idempotent insert (token: the batch id and the table); the state is updated
+ * only after all three. A crash at any point replays the batch to the same outcome: the registry
+ * does not yet know the edge, so the same findings are computed, announced again with the same
+ * event ids, and their insert is deduplicated by its token.
  */
-import type { Stage, StageContext } from '../../pipeline/stage.js';
+import type { Stage, StageContext, StageOutput } from '../../pipeline/stage.js';
+import { alertEventId, alertFingerprint, encodeAlertEvents, type AlertEvent } from '../../schemas/alerts.js';
 import type { BatchDecoder } from '../../pipeline/stage-runner.js';
 import { decodeEdgePartials, type EdgePartial, type PlacedEdgePartial } from '../../schemas/edges.js';
 import { jsonLinesDecoder } from '../../schemas/json-lines.js';
@@ -69,6 +72,8 @@ export interface EdgeRegistryOptions {
   longLivedCredentialS: number;
   /** Edges whose state is kept in memory at most; others are reloaded from ClickHouse when seen. */
   maxTrackedEdges: number;
+  /** Where posture findings are announced as alert events; none: stored only. */
+  alertsTopic?: string;
 }
 
 export class EdgeRegistryStage implements Stage<PlacedEdgePartial[]> {
@@ -101,8 +106,8 @@ export class EdgeRegistryStage implements Stage<PlacedEdgePartial[]> {
     for (const table of ['chainwatch_edges', 'chainwatch_edge_minutes', 'chainwatch_posture_findings']) await assertTableExists(this.#ch, `${this.#ch.database}.${table}`);
   }
 
-  async process(placed: PlacedEdgePartial[], ctx: StageContext): Promise<void> {
-    if (placed.length === 0) return;
+  async process(placed: PlacedEdgePartial[], ctx: StageContext): Promise<StageOutput> {
+    if (placed.length === 0) return {};
     const partials = placed.map((p) => p.partial);
     if (ctx.assignmentGeneration !== this.#generation) {
       // Another worker may have owned some of these edges since this one last saw them.
@@ -114,22 +119,37 @@ export class EdgeRegistryStage implements Stage<PlacedEdgePartial[]> {
     const loaded = missing.length > 0 ? await this.#load(missing, ctx.signal) : new Map<string, EdgeState>();
 
     const findings: object[] = [];
+    const events: AlertEvent[] = [];
     const raisedNow = new Map<string, PostureKind[]>();
     for (const [id, fold] of folds) {
       const state = this.#state.get(id) ?? loaded.get(id)!;
       const kinds = this.#postureOf(fold, state);
       if (kinds.length === 0) continue;
       raisedNow.set(id, kinds);
-      for (const kind of kinds) findings.push(findingRow(kind, fold, this.#options.longLivedCredentialS));
+      for (const kind of kinds) {
+        findings.push(findingRow(kind, fold, this.#options.longLivedCredentialS));
+        events.push(alertOf(kind, fold, this.#options.longLivedCredentialS));
+      }
     }
     const db = this.#ch.database;
     const insert = (table: string, values: object[], columns: readonly string[]): Promise<void> =>
       insertIdempotent(this.#ch, { table: `${db}.${table}`, columns, data: { format: 'JSONEachRow', values }, rows: values.length, deduplicationToken: `${ctx.batchId}/${table}`, signal: ctx.signal });
-    if (findings.length > 0) await insert('chainwatch_posture_findings', findings, FINDING_COLUMNS);
-    await insert('chainwatch_edges', [...folds.values()].map(registryRow), REGISTRY_COLUMNS);
-    await insert('chainwatch_edge_minutes', placed.map((p) => minuteRow(p, ctx.partition)), MINUTE_COLUMNS);
+    const alertsTopic = this.#options.alertsTopic;
+    return {
+      // The findings are announced before they are stored: once stored, a replay would not raise them again.
+      publish: alertsTopic && events.length > 0 ? [{ topic: alertsTopic, messages: events.map((e) => ({ key: e.fingerprint, value: encodeAlertEvents([e]) })) }] : [],
+      after: async () => {
+        if (findings.length > 0) await insert('chainwatch_posture_findings', findings, FINDING_COLUMNS);
+        await insert('chainwatch_edges', [...folds.values()].map(registryRow), REGISTRY_COLUMNS);
+        await insert('chainwatch_edge_minutes', placed.map((p) => minuteRow(p, ctx.partition)), MINUTE_COLUMNS);
+        this.#remember(folds.keys(), loaded, raisedNow);
+      },
+    };
+  }
 
-    for (const id of folds.keys()) {
+  /** After a batch is stored: its edges are registered, their new findings raised, and they are the most recently used. */
+  #remember(ids: Iterable<string>, loaded: ReadonlyMap<string, EdgeState>, raisedNow: ReadonlyMap<string, PostureKind[]>): void {
+    for (const id of ids) {
       const state = this.#state.get(id) ?? loaded.get(id)!;
       state.registered = true;
       for (const kind of raisedNow.get(id) ?? []) {
@@ -220,6 +240,33 @@ function detailOf(kind: PostureKind, fold: EdgeFold, longLivedS: number): string
     case 'long_lived_credential':
       return `${service} calls ${peer} with a token valid for ${fold.maxLifetimeS} s (more than ${longLivedS} s)`;
   }
+}
+
+const ALERT_SEVERITY: Readonly<Record<'high' | 'medium' | 'low', AlertEvent['severity']>> = { high: 'critical', medium: 'warning', low: 'info' };
+
+/** A posture finding as an alert event: it fires once and has nothing to resolve. */
+function alertOf(kind: PostureKind, fold: EdgeFold, longLivedS: number): AlertEvent {
+  const p = fold.first;
+  const fingerprint = alertFingerprint('inventory', kind, p.edge_id);
+  const startsAt = new Date(Number(fold.firstNs / 1_000_000n)).toISOString();
+  return {
+    id: alertEventId(fingerprint, 'firing', startsAt),
+    fingerprint,
+    status: 'firing',
+    source: 'inventory',
+    rule: kind,
+    severity: ALERT_SEVERITY[SEVERITY[kind]],
+    summary: detailOf(kind, fold, longLivedS),
+    tenant: p.tenant,
+    service: p.service,
+    peer: p.peer,
+    peer_kind: p.peer_kind,
+    edge_id: p.edge_id,
+    starts_at: startsAt,
+    ends_at: null,
+    labels: {},
+    values: kind === 'long_lived_credential' ? { credential_lifetime_s: fold.maxLifetimeS } : kind === 'plaintext_call' ? { plaintext_calls: fold.plaintext } : {},
+  };
 }
 
 function findingRow(kind: PostureKind, fold: EdgeFold, longLivedS: number): object {

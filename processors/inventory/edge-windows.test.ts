@@ -10,6 +10,7 @@ import type { StageContext } from '../../pipeline/stage.js';
 import type { PlacedEdgePartial } from '../../schemas/edges.js';
 import { createSpan, createTracesData, SpanKind, StatusCode } from '../../schemas/otlp-traces.js';
 import { testEngineDir, uniqueName } from '../../test/harness/chainwatch.js';
+import { processAndStore } from '../../test/harness/stages.js';
 import { migrate, openClickHouse, type ClickHouse } from '../storage/clickhouse.js';
 import { edgePartials } from './call-edges.js';
 import { EdgeRegistryStage } from './edge-registry-stage.js';
@@ -67,7 +68,7 @@ describe('edge windows', () => {
     const placed = batches.map((b) => b.map((p) => ({ ...p, offset: String(next++) })));
     const steady = windows();
     for (const [i, b] of placed.entries()) {
-      await registry.process(b, ctx(`e/0/${i}`, 1));
+      await processAndStore(registry, b, ctx(`e/0/${i}`, 1));
       await steady.apply(b, ctx(`e/0/${i}`, 1));
     }
     // A worker taking the partition over at the fourth batch (offset of its first partial).

@@ -12,6 +12,7 @@ import { decodeAlertEvents, type AlertEvent } from '../../schemas/alerts.js';
 import { configSchema } from '../../schemas/config.js';
 import { LATENCY_BUCKET_BOUNDS_MS, type EdgePartial, type PlacedEdgePartial } from '../../schemas/edges.js';
 import { testEngineDir, uniqueName } from '../../test/harness/chainwatch.js';
+import { processAndStore } from '../../test/harness/stages.js';
 import { edgeId } from '../inventory/call-edges.js';
 import { EdgeRegistryStage } from '../inventory/edge-registry-stage.js';
 import { migrate, openClickHouse, type ClickHouse } from '../storage/clickhouse.js';
@@ -60,7 +61,7 @@ describe('sla stage', () => {
   async function minute(sla: SlaStage, m: number, partials: EdgePartial[], generation = 1): Promise<AlertEvent[]> {
     const placed: PlacedEdgePartial[] = partials.map((partial) => ({ partial, offset: String(offset++) }));
     const id = `edges/0/${placed[0]!.offset}-${placed.at(-1)!.offset}`;
-    await registry.process(placed, ctx(id, generation));
+    await processAndStore(registry, placed, ctx(id, generation));
     const out: StageOutput = await sla.process(placed, ctx(id, generation));
     await out.after?.();
     return (out.publish ?? []).flatMap((p) => p.messages.flatMap((msg) => decodeAlertEvents(msg.value)));
@@ -126,7 +127,7 @@ describe('sla stage', () => {
       const partials = [partial('billing', 'ledger', m, 200, 0, m >= 1060 ? 200 : 0)];
       const placed: PlacedEdgePartial[] = partials.map((p) => ({ partial: p, offset: String(offset++) }));
       const id = `edges/0/${placed[0]!.offset}-${placed.at(-1)!.offset}`;
-      await registry.process(placed, ctx(id));
+      await processAndStore(registry, placed, ctx(id));
       const out = await sla.process(placed, ctx(id));
       fired.push(...(out.publish ?? []).flatMap((p) => p.messages.flatMap((msg) => decodeAlertEvents(msg.value).map((event) => ({ minute: m, event })))));
       if (m === 1068) {
