@@ -80,7 +80,9 @@ export function createBus(config: Config, logger: Logger): Bus {
     const k = config.bus.kafka!;
     return new KafkaBus({ brokers: k.brokers, clientId: k.client_id, requestTimeoutMs: k.request_timeout_ms, sessionTimeoutMs: k.session_timeout_ms, logger });
   }
-  return new MemoryBus({ maxPendingMessages: config.bus.memory.max_pending_messages });
+  // Alert events are delivered to webhooks, which may be retried for minutes: their publish does
+  // not wait for that, or a webhook outage would hold up the acknowledgement of telemetry.
+  return new MemoryBus({ maxPendingMessages: config.bus.memory.max_pending_messages, detachedTopics: [config.bus.topics.alerts] });
 }
 
 

@@ -60,6 +60,30 @@ describe('in-process bus', () => {
     expect(second[0]).toBeGreaterThan(first[1]!);
   });
 
+  it('resolves a publish to a detached topic once queued, and still delivers it', async () => {
+    const bus = new MemoryBus({ maxPendingMessages: 10, detachedTopics: ['alerts'] });
+    let release!: () => void;
+    const handled: number[] = [];
+    const gate = new Promise<void>((r) => (release = r));
+    for (const topic of ['alerts', 'spans']) {
+      await bus.subscribe({ topic, group: 'g', maxBatchMessages: 10, maxWaitMs: 0 }, async (b) => {
+        await gate;
+        handled.push(...b.messages.map((m) => m.value[0]!));
+      });
+    }
+    let spansDone = false;
+    const spans = bus.publish('spans', [msg(1)]).then(() => (spansDone = true));
+    await bus.publish('alerts', [msg(2)]); // resolves while the handler still waits
+    expect(handled).toEqual([]);
+    expect(spansDone).toBe(false);
+    release();
+    await spans;
+    await new Promise((r) => setTimeout(r, 20));
+    expect(handled.sort()).toEqual([1, 2]);
+    expect(bus.queueDepth()).toBe(0);
+    await bus.shutdown();
+  });
+
   it('redelivers the same batch when the handler fails', async () => {
     const bus = new MemoryBus({ maxPendingMessages: 100, firstOffset: 0 });
     const seen: string[] = [];

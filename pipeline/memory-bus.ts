@@ -81,6 +81,12 @@ export interface MemoryBusOptions {
   retryAfterMs?: number;
   /** Offset of every topic's first message. @default the bus's creation time in µs */
   firstOffset?: number;
+  /**
+   * Topics whose publishes resolve once queued, not once handled: derived events whose handling
+   * may take long (alert delivery retrying a webhook for minutes) must not hold up the
+   * acknowledgement of the telemetry they come from. What is queued there is lost in a crash.
+   */
+  detachedTopics?: readonly string[];
 }
 
 export class MemoryBus implements Bus {
@@ -90,7 +96,7 @@ export class MemoryBus implements Bus {
   #closed = false;
 
   constructor(options: MemoryBusOptions) {
-    this.#options = { retryAfterMs: 1000, firstOffset: Date.now() * 1000, ...options };
+    this.#options = { retryAfterMs: 1000, firstOffset: Date.now() * 1000, detachedTopics: [], ...options };
   }
 
   async start(): Promise<void> {}
@@ -126,6 +132,7 @@ export class MemoryBus implements Bus {
     for (const m of messages) topic.messages.push(m);
     const lastOffset = topic.end - 1;
     for (const g of topic.groups.values()) g.wake?.();
+    if (this.#options.detachedTopics.includes(topicName)) return Promise.resolve();
     return new Promise((resolve, reject) => topic.waiting.push({ lastOffset, resolve, reject }));
   }
 

@@ -133,7 +133,7 @@ export async function runConsumerStage<In>(options: ConsumerStageOptions<In>): P
       for (const [reason, n] of rejected) drop(reason, n);
       log.warn({ dropped: count, reasons: Object.fromEntries(rejected) }, 'dropped undecodable messages');
     }
-    const ctx = { batchId: batchId(batch), partition: batch.partition, signal, assignmentGeneration };
+    const ctx = { batchId: batchId(batch), partition: batch.partition, signal, assignmentGeneration, heartbeat };
     const intents = options.intents;
     const attributes = { 'messaging.destination.name': batch.topic, 'messaging.destination.partition.id': String(batch.partition), 'messaging.batch.message_count': batch.messages.length, 'batch.id': ctx.batchId };
     await (options.selfTracing ?? SELF_TRACING_OFF).span(`stage ${stage.name}`, attributes, async (span) => {

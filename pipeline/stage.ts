@@ -21,6 +21,8 @@ export interface StageContext {
    * in between.
    */
   assignmentGeneration?: number | undefined;
+  /** Keeps the consumer's group membership alive (Kafka): a stage that waits or retries for long calls it now and then. */
+  heartbeat?: () => Promise<void>;
 }
 
 export interface StageOutput {

@@ -67,6 +67,8 @@ export interface AppliedBatch {
   touched: EdgeWindow[];
   /** The latest minute seen on the partition (event time): the partition's "now". */
   watermark: number;
+  /** The watermark before this batch (after a rebuild: the latest minute rebuilt), 0 when nothing came before. */
+  previous: number;
 }
 
 const emptyTotals = (): MinuteTotals => ({ calls: 0, errors: 0, durationSumMs: 0, latencyBuckets: new Array<number>(LATENCY_BUCKET_BOUNDS_MS.length + 1).fill(0) });
@@ -119,6 +121,7 @@ export class EdgeWindows {
     let state = this.#partitions.get(ctx.partition);
     if (!state && placed.length > 0) state = await this.#rebuild(ctx.partition, placed, ctx.signal, ctx.assignmentGeneration !== undefined);
     state ??= { watermark: 0 };
+    const previous = state.watermark;
     const touched = new Map<string, EdgeWindow>();
     for (const { partial: p } of placed) {
       const key = `${p.edge_id}/${p.minute}/${p.source}`;
@@ -133,7 +136,7 @@ export class EdgeWindows {
     }
     this.#partitions.set(ctx.partition, state);
     this.#trim(ctx.partition, state.watermark);
-    return { touched: [...touched.values()], watermark: state.watermark };
+    return { touched: [...touched.values()], watermark: state.watermark, previous };
   }
 
   #edgeFor(p: EdgePartial, partition: number): EdgeWindow {

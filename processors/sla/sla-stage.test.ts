@@ -49,20 +49,35 @@ function partial(service: string, peer: string, minute: number, calls: number, e
   };
 }
 
+/** Six hours of steady traffic (an error every 17 minutes), then an 11-minute burst of 50% errors. */
+function burstTraffic(service: string, m: number): EdgePartial[] {
+  const burst = m >= 400 && m <= 410;
+  return [partial(service, 'stripe', m, 100, burst ? 50 : m % 17 === 0 ? 1 : 0), partial(`${service}-search`, 'index', m, 50, m % 23 === 0 ? 1 : 0)];
+}
+
 describe('sla stage', () => {
   let ch: ClickHouse;
-  let offset = 0;
-  const config = configSchema.parse({ stages: { sla: { objectives: [{ service: 'checkout', peer: 'stripe', availability: 0.999, latency_ms: 1000, latency_target: 0.99 }] } } }).stages.sla;
-  const ctx = (batchId: string, generation = 1): StageContext => ({ batchId, partition: 0, signal: new AbortController().signal, assignmentGeneration: generation });
+  /** Next offset per partition of the edges topic. */
+  const offsets = new Map<number, number>();
+  const place = (partials: EdgePartial[], partition = 0): PlacedEdgePartial[] =>
+    partials.map((partial) => {
+      const offset = offsets.get(partition) ?? 0;
+      offsets.set(partition, offset + 1);
+      return { partial, offset: String(offset) };
+    });
+  const config = configSchema.parse({
+    stages: { sla: { objectives: ['checkout', 'checkout-batched'].map((service) => ({ service, peer: 'stripe', availability: 0.999, latency_ms: 1000, latency_target: 0.99 })) } },
+  }).stages.sla;
+  const ctx = (batchId: string, generation = 1, partition = 0): StageContext => ({ batchId, partition, signal: new AbortController().signal, assignmentGeneration: generation });
   const newSla = (): SlaStage => new SlaStage({ clickhouse: ch, config, alertsTopic: 'alerts', logger: silentLogger() });
   let registry: EdgeRegistryStage;
 
   /** One minute of traffic through the inventory's registry, then the sla stage; the events it publishes. */
-  async function minute(sla: SlaStage, m: number, partials: EdgePartial[], generation = 1): Promise<AlertEvent[]> {
-    const placed: PlacedEdgePartial[] = partials.map((partial) => ({ partial, offset: String(offset++) }));
-    const id = `edges/0/${placed[0]!.offset}-${placed.at(-1)!.offset}`;
-    await processAndStore(registry, placed, ctx(id, generation));
-    const out: StageOutput = await sla.process(placed, ctx(id, generation));
+  async function minute(sla: SlaStage, m: number, partials: EdgePartial[], partition = 0): Promise<AlertEvent[]> {
+    const placed = place(partials, partition);
+    const id = `edges/${partition}/${placed[0]!.offset}-${placed.at(-1)!.offset}`;
+    await processAndStore(registry, placed, ctx(id, 1, partition));
+    const out: StageOutput = await sla.process(placed, ctx(id, 1, partition));
     await out.after?.();
     return (out.publish ?? []).flatMap((p) => p.messages.flatMap((msg) => decodeAlertEvents(msg.value)));
   }
@@ -80,11 +95,7 @@ describe('sla stage', () => {
     let sla = newSla();
     await sla.start();
     const events: { minute: number; event: AlertEvent }[] = [];
-    // Six hours of steady traffic (an error every 17 minutes), an 11-minute burst of 50% errors.
-    const traffic = (m: number): EdgePartial[] => {
-      const burst = m >= 400 && m <= 410;
-      return [partial('checkout', 'stripe', m, 100, burst ? 50 : m % 17 === 0 ? 1 : 0), partial('search', 'index', m, 50, m % 23 === 0 ? 1 : 0)];
-    };
+    const traffic = (m: number): EdgePartial[] => burstTraffic('checkout', m);
     for (let m = 0; m < 450; m++) {
       if (m === 420) sla = newSla(); // a restart while the 6 h tier fires
       for (const event of await minute(sla, m, traffic(m))) events.push({ minute: m, event });
@@ -118,6 +129,17 @@ describe('sla stage', () => {
     expect(row).toEqual({ n: 450, f1: 415 - 401, f6: 440 - 403 });
   });
 
+  it('fires and resolves at the same minutes whatever batches the stream comes in', async () => {
+    const sla = newSla();
+    const events: string[] = [];
+    for (let m = 0; m < 450; m += 7) {
+      const partials = Array.from({ length: Math.min(7, 450 - m) }, (_, i) => burstTraffic('checkout-batched', m + i)).flat();
+      // Its own partition: the partition's "now" is the latest minute of any of its edges.
+      for (const e of await minute(sla, m, partials, 1)) events.push(`${e.rule} ${e.status} ${(Date.parse(e.starts_at) / 1000 - M0) / 60}-${e.ends_at ? (Date.parse(e.ends_at) / 1000 - M0) / 60 : ''}`);
+    }
+    expect(events).toEqual(['slo_availability_burn_rate_1h firing 401-', 'slo_availability_burn_rate_6h firing 403-', 'slo_availability_burn_rate_1h resolved 401-415', 'slo_availability_burn_rate_6h resolved 403-440']);
+  });
+
   it('fires on latency too, and republishes the same event when a batch is replayed', async () => {
     const sla = newSla();
     const fired: { minute: number; event: AlertEvent }[] = [];
@@ -125,7 +147,7 @@ describe('sla stage', () => {
     for (let m = 1000; m < 1070; m++) {
       // An hour fast, then every call of billing → ledger over 1 s (a 99% within 1 s objective).
       const partials = [partial('billing', 'ledger', m, 200, 0, m >= 1060 ? 200 : 0)];
-      const placed: PlacedEdgePartial[] = partials.map((p) => ({ partial: p, offset: String(offset++) }));
+      const placed = place(partials);
       const id = `edges/0/${placed[0]!.offset}-${placed.at(-1)!.offset}`;
       await processAndStore(registry, placed, ctx(id));
       const out = await sla.process(placed, ctx(id));

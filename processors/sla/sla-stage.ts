@@ -32,6 +32,9 @@ const QUIET: AlertState = { '1h': 0, '6h': 0 };
 
 const STATUS_COLUMNS = ['Minute', 'Tenant', 'ServiceName', 'PeerKind', 'Peer', 'EdgeId', 'Sli', 'Objective', 'LatencyMs', 'Calls1h', 'Bad1h', 'Burn5m', 'Burn30m', 'Burn1h', 'Burn6h', 'Firing1h', 'Since1h', 'Firing6h', 'Since6h'] as const;
 
+/** Minutes evaluated per batch at most (a batch spanning more is judged on its last ones). */
+const MAX_STEPS = 60;
+
 const iso = (minute: number): string => new Date(minute * 1000).toISOString();
 const round = (n: number): number => Math.round(n * 100) / 100;
 
@@ -80,10 +83,15 @@ export class SlaStage implements Stage<PlacedEdgePartial[]> {
       this.#alerts.clear();
       this.#generation = ctx.assignmentGeneration;
     }
-    const { touched, watermark } = await this.windows.apply(placed, ctx);
+    const { touched, watermark, previous } = await this.windows.apply(placed, ctx);
     const edges = this.windows.edgesOf(ctx.partition).filter((e) => this.objectiveOf(e.identity) !== null);
     await this.#loadAlertStates(edges.filter((e) => !this.#alerts.has(`${e.identity.edgeId}/availability`)), ctx.signal);
 
+    // Every minute the watermark passed is evaluated in turn, so when an alert fires or resolves
+    // does not depend on how the stream was cut into batches (at most the last MAX_STEPS minutes).
+    const first = previous === 0 ? Math.min(...placed.map((p) => p.partial.minute)) : previous + 60;
+    const steps: number[] = [];
+    for (let t = Math.max(first, watermark - (MAX_STEPS - 1) * 60); t <= watermark; t += 60) steps.push(t);
     const touchedIds = new Set(touched.map((e) => e.identity.edgeId));
     const events: AlertEvent[] = [];
     const rows: object[] = [];
@@ -93,20 +101,26 @@ export class SlaStage implements Stage<PlacedEdgePartial[]> {
       for (const sli of SLIS) {
         const key = `${edge.identity.edgeId}/${sli}`;
         const before = this.#alerts.get(key) ?? QUIET;
-        const ev = evaluate(edge.minutes, watermark, sli, objective, this.#config.min_calls);
-        const after: AlertState = { ...before };
-        for (const tier of BURN_RATE_TIERS) {
-          if (ev.firing[tier.name] && before[tier.name] === 0) {
-            after[tier.name] = watermark;
-            events.push(this.#event(edge, sli, tier, objective, ev, 'firing', watermark, watermark));
-          } else if (!ev.firing[tier.name] && before[tier.name] !== 0) {
-            after[tier.name] = 0;
-            events.push(this.#event(edge, sli, tier, objective, ev, 'resolved', before[tier.name], watermark));
+        let state = before;
+        let ev: Evaluation | null = null;
+        for (const now of steps) {
+          ev = evaluate(edge.minutes, now, sli, objective, this.#config.min_calls);
+          const after: AlertState = { ...state };
+          for (const tier of BURN_RATE_TIERS) {
+            if (ev.firing[tier.name] && state[tier.name] === 0) {
+              after[tier.name] = now;
+              events.push(this.#event(edge, sli, tier, objective, ev, 'firing', now, now));
+            } else if (!ev.firing[tier.name] && state[tier.name] !== 0) {
+              after[tier.name] = 0;
+              events.push(this.#event(edge, sli, tier, objective, ev, 'resolved', state[tier.name], now));
+            }
           }
+          if (BURN_RATE_TIERS.some((t) => after[t.name] !== state[t.name])) rows.push(statusRow(edge, sli, objective, ev, after, now));
+          state = after;
         }
-        const changed = BURN_RATE_TIERS.some((t) => after[t.name] !== before[t.name]);
-        if (changed) next.set(key, after);
-        if (changed || touchedIds.has(edge.identity.edgeId)) rows.push(statusRow(edge, sli, objective, ev, after, watermark));
+        if (state !== before) next.set(key, state);
+        // The latest minute's status of every edge the batch brought calls to.
+        if (ev && touchedIds.has(edge.identity.edgeId)) rows.push(statusRow(edge, sli, objective, ev, state, watermark));
       }
     }
     const db = this.#ch.database;
