@@ -25,7 +25,7 @@ Usage:
 
 Commands:
   start      run every stage in one process: the OTLP receiver (traces and logs), the bus,
-             storage, inventory and sla (embedded by default: in-process bus, ClickHouse engine
+             storage, inventory, sla, anomaly and alerting (embedded by default: in-process bus, ClickHouse engine
              in-process); without --config it also runs the demo estate against itself
   collector  the OTLP receivers and the inline stages (redaction), publishing to Kafka
   worker     consuming stages, one or several roles per process (--role), on Kafka
@@ -51,6 +51,12 @@ worker options:
                       sla        burn rates of each edge's availability and latency SLOs
                                  (stages.sla), multiwindow burn-rate alerts on the alerts
                                  topic; needs the inventory running (it reads its rows)
+                      anomaly    each edge's minutes judged against its last hour (robust
+                                 z-scores of latency, error rate, volume); anomaly alerts on
+                                 the alerts topic; needs the inventory running
+                      alerting   alert events to webhooks (stages.alerting.receivers),
+                                 Alertmanager-shaped, signed as Standard Webhooks, retried;
+                                 every outcome in chainwatch_alert_log
                       Workers of one role share its topics' partitions through their
                       consumer group; an inventory worker owns the edges of its partitions.
 
@@ -264,16 +270,14 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** Roles a worker can run, and the ones still to come (named so a deployment can be written ahead). */
-const WORKER_ROLES: readonly Role[] = ['storage', 'inventory', 'sla'];
-const PLANNED_ROLES = ['anomaly', 'alerting'];
+/** Roles a worker can run. */
+const WORKER_ROLES: readonly Role[] = ['storage', 'inventory', 'sla', 'anomaly', 'alerting'];
 
 /** The --role values of a worker (repeated or comma-separated), or what is wrong with them. */
 function workerRoles(values: readonly string[]): Role[] | string {
   const names = values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
   if (names.length === 0) return `worker needs at least one --role (${WORKER_ROLES.join(', ')})`;
   for (const name of names) {
-    if (PLANNED_ROLES.includes(name)) return `role "${name}" is not in this version of chainwatch yet; available: ${WORKER_ROLES.join(', ')}`;
     if (!(WORKER_ROLES as readonly string[]).includes(name)) return `unknown role ${JSON.stringify(name)}; available: ${WORKER_ROLES.join(', ')}`;
   }
   return [...new Set(names)] as Role[];

@@ -7,7 +7,9 @@
  * Roles: `collector` (OTLP receiver → inline stages → bus), `storage` (bus → ClickHouse) and
  * `inventory` (spans → call-edge partials on the edges topic, keyed by edge id → the edge
  * registry, per-minute edge statistics and posture findings in ClickHouse) and `sla` (the edges
- * topic → burn rates per edge and SLI in ClickHouse, burn-rate alerts on the alerts topic).
+ * topic → burn rates per edge and SLI in ClickHouse, burn-rate alerts on the alerts topic),
+ * `anomaly` (the edges topic → robust z-scores of latency, error rate and volume per edge and
+ * minute, anomaly alerts) and `alerting` (the alerts topic → signed webhooks, the alert log).
  * `chainwatch start` runs them all in one process. Traces and logs take the same path, each on its own topic,
  * consumer group and table.
  */
@@ -24,6 +26,8 @@ import { decodeLogMessages, decodeSpanMessages, LogStorageStage, StorageStage } 
 import { decodeEdgeMessages, EdgeRegistryStage } from '../processors/inventory/edge-registry-stage.js';
 import { InventoryStage } from '../processors/inventory/inventory-stage.js';
 import { SlaStage } from '../processors/sla/sla-stage.js';
+import { AnomalyStage } from '../processors/anomaly/anomaly-stage.js';
+import { AlertingStage, decodeAlertMessages } from '../processors/alerting/alerting-stage.js';
 import { transcodeSpanMessages } from '../processors/storage/span-transcoder.js';
 import { decodeFindingMessages, FindingsStorageStage } from '../processors/storage/findings-stage.js';
 import { RedactionStage } from '../processors/redaction/redaction-stage.js';
@@ -44,7 +48,7 @@ import { errorSummary } from './errors.js';
 import { runConsumerStage, type BatchDecoder, type RunningStage } from './stage-runner.js';
 import type { Stage } from './stage.js';
 
-export type Role = 'collector' | 'storage' | 'inventory' | 'sla';
+export type Role = 'collector' | 'storage' | 'inventory' | 'sla' | 'anomaly' | 'alerting';
 
 /** Consumer group suffixes: one group per consuming stage. */
 type ConsumerName = Role | 'logs-storage' | 'findings-storage' | 'inventory-edges';
@@ -140,7 +144,7 @@ const logRedactionCounts = (redactor: Redactor, logger: Logger): NodeJS.Timeout 
 const logLimitCounts = (counts: AttributeLimitCounts, logger: Logger): NodeJS.Timeout =>
   logCountsWhenChanged(() => ({ ...counts }), (c) => logger.info(c, 'attribute limits applied since start'));
 
-export async function startChainwatch(config: Config, logger: Logger, roles: readonly Role[] = ['collector', 'storage', 'inventory', 'sla']): Promise<Chainwatch> {
+export async function startChainwatch(config: Config, logger: Logger, roles: readonly Role[] = ['collector', 'storage', 'inventory', 'sla', 'anomaly', 'alerting']): Promise<Chainwatch> {
   const bus = createBus(config, logger);
   let clickhouse: ClickHouse | null = null;
   const stages: RunningStage[] = [];
@@ -149,6 +153,8 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
   let redaction: RedactionStage | null = null;
   let edgeRegistry: EdgeRegistryStage | null = null;
   let sla: SlaStage | null = null;
+  let alerting: AlertingStage | null = null;
+  let anomaly: AnomalyStage | null = null;
   let summaryTimer: NodeJS.Timeout | undefined;
   let limitsTimer: NodeJS.Timeout | undefined;
   const limitCounts: AttributeLimitCounts = { attributesDropped: 0, valuesTruncated: 0 };
@@ -179,6 +185,8 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
       attributeLimits: () => limitCounts,
       edgeRegistry: () => edgeRegistry,
       sla: () => sla,
+      alerting: () => alerting,
+      anomaly: () => anomaly,
     });
     if (config.admin.enabled) {
       // First, so liveness answers while the rest starts; readiness waits for what the roles need.
@@ -228,6 +236,12 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
         await consume(config.bus.topics.findings, 'findings-storage', new FindingsStorageStage({ clickhouse: ch }), decodeFindingMessages, storage),
       );
     }
+    if (roles.includes('alerting')) {
+      // Before the roles that publish alerts: in-process, what is published to a topic no group
+      // reads is dropped.
+      alerting = new AlertingStage({ clickhouse: clickhouse!, config: config.stages.alerting, logger });
+      stages.push(await consume(config.bus.topics.alerts, 'alerting', alerting, decodeAlertMessages, config.stages.alerting));
+    }
     if (roles.includes('inventory')) {
       const inventory = config.stages.inventory;
       // The edge owner subscribes first: in-process, the partials published by the first step
@@ -241,6 +255,10 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
     if (roles.includes('sla')) {
       sla = new SlaStage({ clickhouse: clickhouse!, config: config.stages.sla, alertsTopic: config.bus.topics.alerts, logger });
       stages.push(await consume(config.bus.topics.edges, 'sla', sla, decodeEdgeMessages, config.stages.sla));
+    }
+    if (roles.includes('anomaly')) {
+      anomaly = new AnomalyStage({ clickhouse: clickhouse!, config: config.stages.anomaly, alertsTopic: config.bus.topics.alerts, logger });
+      stages.push(await consume(config.bus.topics.edges, 'anomaly', anomaly, decodeEdgeMessages, config.stages.anomaly));
     }
     if (roles.includes('collector')) {
       redaction = config.stages.redaction.enabled

@@ -23,7 +23,7 @@ describe('config loading', () => {
     expect(config.clickhouse.kind).toBe('embedded');
     expect(config.clickhouse.database).toBe('chainwatch');
     expect(config.collector.http.port).toBe(4318);
-    expect(config.bus.topics).toEqual({ spans: 'chainwatch.spans', logs: 'chainwatch.logs', findings: 'chainwatch.findings', edges: 'chainwatch.edges' });
+    expect(config.bus.topics).toEqual({ spans: 'chainwatch.spans', logs: 'chainwatch.logs', findings: 'chainwatch.findings', edges: 'chainwatch.edges', alerts: 'chainwatch.alerts' });
     expect(config.stages.storage.batch_size).toBeGreaterThan(0);
     expect(Object.isFrozen(config.stages.storage)).toBe(true);
   });

@@ -44,6 +44,10 @@ export interface MetricSources {
   edgeRegistry?(): { trackedEdges: number; edgesLoaded: number; findingsRaised: Readonly<Record<string, number>> } | null;
   /** The sla role, when it runs here. */
   sla?(): { alertsFired: number; alertsResolved: number; windows: { trackedEdges: number; edgesLoaded: number } } | null;
+  /** The alerting role, when it runs here. */
+  alerting?(): { deliveries: Readonly<Record<string, number>>; attempts: number } | null;
+  /** The anomaly role, when it runs here. */
+  anomaly?(): { anomalies: Readonly<Record<string, number>>; alertsFired: number; alertsResolved: number; trackedEdges: number } | null;
 }
 
 export class PipelineMetrics {
@@ -138,6 +142,30 @@ export class PipelineMetrics {
           ]
         : [];
     });
+    new Gauge({
+      name: 'chainwatch_anomaly_edges_tracked',
+      help: 'Call edges whose per-minute window the anomaly role holds here',
+      registers,
+      collect() {
+        this.set(sources.anomaly?.()?.trackedEdges ?? 0);
+      },
+    });
+    totalsCounter(this.registry, 'chainwatch_anomaly_minutes_total', 'Anomalous edge minutes found, by detector', ['detector'], () =>
+      Object.entries(sources.anomaly?.()?.anomalies ?? {}).map(([detector, n]): [Record<'detector', string>, number] => [{ detector }, n]),
+    );
+    totalsCounter(this.registry, 'chainwatch_anomaly_alerts_total', 'Anomaly alert events published, by status', ['status'], () => {
+      const a = sources.anomaly?.();
+      return a
+        ? [
+            [{ status: 'firing' }, a.alertsFired],
+            [{ status: 'resolved' }, a.alertsResolved],
+          ]
+        : [];
+    });
+    totalsCounter(this.registry, 'chainwatch_alert_deliveries_total', 'Alert deliveries settled, by outcome (delivered, failed, below_min_severity, receiver_disabled)', ['outcome'], () =>
+      Object.entries(sources.alerting?.()?.deliveries ?? {}).map(([outcome, n]): [Record<'outcome', string>, number] => [{ outcome }, n]),
+    );
+    totalsCounter(this.registry, 'chainwatch_alert_delivery_attempts_total', 'Webhook requests made (each retry counts)', [], () => [[{}, sources.alerting?.()?.attempts ?? 0]]);
     totalsCounter(this.registry, 'chainwatch_attribute_limits_total', 'Attributes dropped (over the count limit) and values truncated (over the length limit)', ['action'], () => {
       const c = sources.attributeLimits();
       return [

@@ -6,6 +6,8 @@
  * all, `parseConfig({})` gives the embedded default: in-process bus, embedded ClickHouse engine.
  */
 import { z } from 'zod';
+import { alertingStageConfigSchema } from './alerting-config.js';
+import { anomalyStageConfigSchema } from './anomaly-config.js';
 import { demoConfigSchema } from './demo-config.js';
 import { LATENCY_BUCKET_BOUNDS_MS } from './edges.js';
 import { redactionConfigSchema } from './redaction-config.js';
@@ -351,6 +353,8 @@ export const configSchema = z
         storage: storageStageConfigSchema,
         inventory: inventoryStageConfigSchema,
         sla: slaStageConfigSchema,
+        anomaly: anomalyStageConfigSchema,
+        alerting: alertingStageConfigSchema,
       })
       .prefault({}),
     /** The demo estate: simulated services and their sub-processors, with scheduled incidents. */
@@ -397,6 +401,8 @@ export type ClickHouseConfig = z.infer<typeof clickhouseConfigSchema>;
 export type StorageStageConfig = z.infer<typeof storageStageConfigSchema>;
 export type InventoryStageConfig = z.infer<typeof inventoryStageConfigSchema>;
 export type SlaStageConfig = z.infer<typeof slaStageConfigSchema>;
+export type { AlertingStageConfig } from './alerting-config.js';
+export type { AnomalyStageConfig } from './anomaly-config.js';
 export type { DemoConfig } from './demo-config.js';
 
 /** A value as it should appear in an error message: short, typed, never the whole input. */

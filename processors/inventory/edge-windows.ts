@@ -29,6 +29,8 @@ import type { PeerKind } from './call-peer.js';
 const RECENT_MINUTES = 15;
 /** Remembered sources at most (edge, minute, source keys). */
 const MAX_RECENT_SOURCES = 200_000;
+/** Partials whose minute lies further ahead of this process's clock are skipped. */
+const MAX_FUTURE_MINUTES = 10;
 
 export interface EdgeIdentity {
   edgeId: string;
@@ -83,7 +85,8 @@ function addTotals(into: MinuteTotals, p: Pick<EdgePartial, 'calls' | 'errors' |
 export class EdgeWindows {
   readonly #ch: ClickHouse;
   readonly #options: EdgeWindowsOptions;
-  readonly #edges = new Map<string, EdgeWindow>();
+  /** Partition → edge id → window. */
+  readonly #edges = new Map<number, Map<string, EdgeWindow>>();
   /** Partitions rebuilt in this assignment, with their watermark. */
   readonly #partitions = new Map<number, { watermark: number }>();
   /** `edge/minute/source` of partials counted lately; insertion order is age. */
@@ -101,13 +104,18 @@ export class EdgeWindows {
     this.#options = options;
   }
 
+  /** Partials skipped because their minute lies too far ahead of the clock (see apply). */
+  futureSkipped = 0;
+
   get trackedEdges(): number {
-    return this.#edges.size;
+    let n = 0;
+    for (const edges of this.#edges.values()) n += edges.size;
+    return n;
   }
 
   /** The edges of a partition this worker holds. */
   edgesOf(partition: number): EdgeWindow[] {
-    return [...this.#edges.values()].filter((e) => e.partition === partition);
+    return [...(this.#edges.get(partition)?.values() ?? [])];
   }
 
   /** Folds a batch of one partition in, rebuilding the partition first when it is new to this assignment. */
@@ -119,11 +127,19 @@ export class EdgeWindows {
       this.#generation = ctx.assignmentGeneration;
     }
     let state = this.#partitions.get(ctx.partition);
-    if (!state && placed.length > 0) state = await this.#rebuild(ctx.partition, placed, ctx.signal, ctx.assignmentGeneration !== undefined);
-    state ??= { watermark: 0 };
+    // A batch with no partial (all undecodable) cannot say where the partition starts: no rebuild yet.
+    if (!state && placed.length === 0) return { touched: [], watermark: 0, previous: 0 };
+    state ??= await this.#rebuild(ctx.partition, placed, ctx.signal, ctx.assignmentGeneration !== undefined);
     const previous = state.watermark;
     const touched = new Map<string, EdgeWindow>();
+    // Client clocks can be wrong: a minute far ahead would move the partition's "now" and empty
+    // every window on it. Such partials are skipped (counted).
+    const latest = Math.floor(Date.now() / 60_000) * 60 + MAX_FUTURE_MINUTES * 60;
     for (const { partial: p } of placed) {
+      if (p.minute > latest) {
+        this.futureSkipped++;
+        continue;
+      }
       const key = `${p.edge_id}/${p.minute}/${p.source}`;
       if (this.#recent.has(key)) continue;
       this.#remember(key);
@@ -140,10 +156,12 @@ export class EdgeWindows {
   }
 
   #edgeFor(p: EdgePartial, partition: number): EdgeWindow {
-    let edge = this.#edges.get(p.edge_id);
+    let edges = this.#edges.get(partition);
+    if (!edges) this.#edges.set(partition, (edges = new Map()));
+    let edge = edges.get(p.edge_id);
     if (!edge) {
       edge = { identity: { edgeId: p.edge_id, tenant: p.tenant, service: p.service, peer: p.peer, peerKind: p.peer_kind }, partition, minutes: new Map() };
-      this.#edges.set(p.edge_id, edge);
+      edges.set(p.edge_id, edge);
     }
     return edge;
   }
@@ -156,10 +174,11 @@ export class EdgeWindows {
   /** Drops minutes that left the window, and edges left with none. */
   #trim(partition: number, watermark: number): void {
     const oldest = watermark - this.#options.windowMinutes * 60;
-    for (const [id, edge] of this.#edges) {
-      if (edge.partition !== partition) continue;
+    const edges = this.#edges.get(partition);
+    if (!edges) return;
+    for (const [id, edge] of edges) {
       for (const minute of edge.minutes.keys()) if (minute <= oldest) edge.minutes.delete(minute);
-      if (edge.minutes.size === 0) this.#edges.delete(id);
+      if (edge.minutes.size === 0) edges.delete(id);
     }
   }
 
@@ -170,7 +189,9 @@ export class EdgeWindows {
     // In-process (no group assignments) this runs at the process's first batch: what came before
     // is an earlier process's, all stored; only a group member on Kafka can be ahead of the inventory.
     if (mayLag && first > 0n) {
-      const [reached] = await query<{ n: string }>(`SELECT count() AS n FROM ${db}.chainwatch_edge_minutes WHERE EdgesPartition = {p:UInt32} AND EdgesOffset = {o:UInt64}`, { p: partition, o: (first - 1n).toString() });
+      // The inventory handles a partition in order: a row at or past the offset before the batch
+      // means everything before it is stored (an undecodable message there has no row of its own).
+      const [reached] = await query<{ n: string }>(`SELECT count() AS n FROM ${db}.chainwatch_edge_minutes WHERE EdgesPartition = {p:UInt32} AND EdgesOffset >= {o:UInt64}`, { p: partition, o: (first - 1n).toString() });
       if (Number(reached?.n ?? 0) === 0) {
         const since = this.#waitingSince.get(partition) ?? Date.now();
         this.#waitingSince.set(partition, since);

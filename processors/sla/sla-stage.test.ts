@@ -144,6 +144,7 @@ describe('sla stage', () => {
     const sla = newSla();
     const fired: { minute: number; event: AlertEvent }[] = [];
     let replayed: AlertEvent[] = [];
+    let retriedIds: string[] = [];
     for (let m = 1000; m < 1070; m++) {
       // An hour fast, then every call of billing → ledger over 1 s (a 99% within 1 s objective).
       const partials = [partial('billing', 'ledger', m, 200, 0, m >= 1060 ? 200 : 0)];
@@ -156,6 +157,11 @@ describe('sla stage', () => {
         // The events went out, then the process died before `after`: the replay says the same.
         const again = await newSla().process(placed, ctx(id));
         replayed = (again.publish ?? []).flatMap((p) => p.messages.flatMap((msg) => decodeAlertEvents(msg.value)));
+        // The publish failed and the runner retries the batch on the same instance: the same again.
+        const retried = await sla.process(placed, ctx(id));
+        retriedIds = (retried.publish ?? []).flatMap((p) => p.messages.flatMap((msg) => decodeAlertEvents(msg.value).map((e) => e.id)));
+        await retried.after?.();
+        continue;
       }
       await out.after?.();
     }
@@ -166,5 +172,6 @@ describe('sla stage', () => {
     ]);
     expect(fired[1]!.event.labels).toEqual({ sli: 'latency', tier: '1h', objective: '0.99', latency_ms: '1000' });
     expect(replayed.map((e) => e.id)).toEqual([fired[1]!.event.id]);
+    expect(retriedIds).toEqual([fired[1]!.event.id]);
   });
 });

@@ -53,6 +53,8 @@ export class SlaStage implements Stage<PlacedEdgePartial[]> {
   readonly windows: EdgeWindows;
   /** `edgeId/sli` → alert state, for the edges of partitions this worker owns. */
   readonly #alerts = new Map<string, AlertState>();
+  /** Per partition, the latest minute whose alerts were evaluated and stored. */
+  readonly #evaluated = new Map<number, number>();
   #generation: number | undefined = undefined;
   alertsFired = 0;
   alertsResolved = 0;
@@ -81,15 +83,20 @@ export class SlaStage implements Stage<PlacedEdgePartial[]> {
   async process(placed: PlacedEdgePartial[], ctx: StageContext): Promise<StageOutput> {
     if (ctx.assignmentGeneration !== this.#generation) {
       this.#alerts.clear();
+      this.#evaluated.clear();
       this.#generation = ctx.assignmentGeneration;
     }
     const { touched, watermark, previous } = await this.windows.apply(placed, ctx);
+    // Where evaluation resumes: after what was stored, not after what the windows hold — a retry of
+    // this batch finds the windows already holding it and must evaluate (and announce) it again.
+    if (!this.#evaluated.has(ctx.partition)) this.#evaluated.set(ctx.partition, previous);
+    const evaluatedThrough = this.#evaluated.get(ctx.partition)!;
     const edges = this.windows.edgesOf(ctx.partition).filter((e) => this.objectiveOf(e.identity) !== null);
     await this.#loadAlertStates(edges.filter((e) => !this.#alerts.has(`${e.identity.edgeId}/availability`)), ctx.signal);
 
     // Every minute the watermark passed is evaluated in turn, so when an alert fires or resolves
     // does not depend on how the stream was cut into batches (at most the last MAX_STEPS minutes).
-    const first = previous === 0 ? Math.min(...placed.map((p) => p.partial.minute)) : previous + 60;
+    const first = evaluatedThrough === 0 ? Math.min(...placed.map((p) => p.partial.minute)) : evaluatedThrough + 60;
     const steps: number[] = [];
     for (let t = Math.max(first, watermark - (MAX_STEPS - 1) * 60); t <= watermark; t += 60) steps.push(t);
     const touchedIds = new Set(touched.map((e) => e.identity.edgeId));
@@ -131,6 +138,7 @@ export class SlaStage implements Stage<PlacedEdgePartial[]> {
           await insertIdempotent(this.#ch, { table: `${db}.chainwatch_slo_status`, columns: STATUS_COLUMNS, data: { format: 'JSONEachRow', values: rows }, rows: rows.length, deduplicationToken: `${ctx.batchId}/chainwatch_slo_status`, signal: ctx.signal });
         }
         for (const [key, state] of next) this.#alerts.set(key, state);
+        this.#evaluated.set(ctx.partition, Math.max(evaluatedThrough, watermark));
         for (const e of events) {
           if (e.status === 'firing') this.alertsFired++;
           else this.alertsResolved++;

@@ -38,20 +38,20 @@ describe('cluster DDL', () => {
 
   it('puts a Replicated local table and a Distributed table behind every table', async () => {
     const tables = single.flatMap((s) => /^CREATE TABLE IF NOT EXISTS cw\.(\w+)/.exec(s)?.[1] ?? []);
-    expect(tables).toEqual(['chainwatch_schema_migrations', 'otel_traces', 'otel_traces_trace_id_ts', 'chainwatch_findings', 'otel_logs', 'chainwatch_edges', 'chainwatch_edge_minutes', 'chainwatch_posture_findings']);
+    expect(tables).toEqual(['chainwatch_schema_migrations', 'otel_traces', 'otel_traces_trace_id_ts', 'chainwatch_findings', 'otel_logs', 'chainwatch_edges', 'chainwatch_edge_minutes', 'chainwatch_posture_findings', 'chainwatch_alert_log', 'chainwatch_slo_status', 'chainwatch_anomalies']);
     const formatted = await Promise.all(clustered.map(parse));
     for (const table of tables) {
       const local = formatted.find((f) => f.startsWith(`CREATE TABLE IF NOT EXISTS cw.${table}_local ON CLUSTER ${CLUSTER}`))!;
       expect(local).toMatch(new RegExp(`ENGINE = Replicated(Replacing|Aggregating)?MergeTree\\('/clickhouse/tables/\\{shard\\}/cw/${table}_local', '\\{replica\\}'`));
       expect(local).not.toContain('non_replicated_deduplication_window');
       const distributed = formatted.find((f) => f.startsWith(`CREATE TABLE IF NOT EXISTS cw.${table} ON CLUSTER ${CLUSTER}`))!;
-      expect(distributed).toMatch(new RegExp(`AS cw\\.${table}_local ENGINE = Distributed\\(${CLUSTER}, cw, ${table}_local, (cityHash64\\(TraceId\\)|cityHash64\\(EdgeId\\)|rand\\(\\))\\)`));
+      expect(distributed).toMatch(new RegExp(`AS cw\\.${table}_local ENGINE = Distributed\\(${CLUSTER}, cw, ${table}_local, (cityHash64\\(TraceId\\)|cityHash64\\(EdgeId\\)|cityHash64\\(EventId\\)|rand\\(\\))\\)`));
     }
     // Traces and their lookup rows shard by trace id, so a trace is read from one shard.
     expect(formatted.find((f) => f.startsWith('CREATE TABLE IF NOT EXISTS cw.otel_traces ON'))).toContain('cityHash64(TraceId)');
     expect(formatted.find((f) => f.startsWith('CREATE TABLE IF NOT EXISTS cw.otel_traces_trace_id_ts ON'))).toContain('cityHash64(TraceId)');
     // Rows of an edge that merge into one (aggregating, replacing) meet on one shard.
-    for (const table of ['chainwatch_edges', 'chainwatch_edge_minutes', 'chainwatch_posture_findings']) {
+    for (const table of ['chainwatch_edges', 'chainwatch_edge_minutes', 'chainwatch_posture_findings', 'chainwatch_slo_status', 'chainwatch_anomalies']) {
       expect(formatted.find((f) => f.startsWith(`CREATE TABLE IF NOT EXISTS cw.${table} ON`))).toContain('cityHash64(EdgeId)');
     }
     // The dedup window carries over to the replicated setting.

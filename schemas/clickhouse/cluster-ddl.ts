@@ -28,6 +28,9 @@ const SHARDING_KEYS: Readonly<Record<string, string>> = {
   chainwatch_edge_minutes: 'cityHash64(EdgeId)',
   chainwatch_posture_findings: 'cityHash64(EdgeId)',
   chainwatch_slo_status: 'cityHash64(EdgeId)',
+  chainwatch_anomalies: 'cityHash64(EdgeId)',
+  // One row per event and receiver after merges: an event's rows meet on one shard.
+  chainwatch_alert_log: 'cityHash64(EventId)',
 };
 
 const CREATE_TABLE = /^CREATE TABLE IF NOT EXISTS (\w+)\.(\w+) \(([\s\S]*)\) ENGINE = (\w*MergeTree)(?:\(([^)]*)\))?([\s\S]*)$/;

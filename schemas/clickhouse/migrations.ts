@@ -10,6 +10,9 @@
  * A migration is never edited once released: a change is a new migration with the next version.
  */
 
+import { ALERT_LOG_MIGRATION } from './alerting-migration.js';
+import { ANOMALY_MIGRATION } from './anomaly-migration.js';
+
 export interface Migration {
   version: number;
   name: string;
@@ -252,6 +255,7 @@ ORDER BY (Tenant, Kind, EdgeId)
 SETTINGS non_replicated_deduplication_window = ${DEDUP_WINDOW}`,
     ],
   },
+  ALERT_LOG_MIGRATION,
   {
     version: 8,
     name: 'SLO status per call edge',
@@ -289,4 +293,5 @@ ORDER BY (Tenant, EdgeId, Sli, Minute)
 SETTINGS non_replicated_deduplication_window = ${DEDUP_WINDOW}`,
     ],
   },
+  ANOMALY_MIGRATION,
 ];

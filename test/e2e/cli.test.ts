@@ -76,13 +76,11 @@ describe('chainwatch command', () => {
     expect(r.stdout).toBe('');
   });
 
-  it('refuses a worker without roles, with roles not in this version, and collector or worker on the in-process bus', async () => {
+  it('refuses a worker without roles, with an unknown role, and collector or worker on the in-process bus', async () => {
     const none = await runCli(['worker']);
-    expect(none).toMatchObject({ code: 2, stderr: 'chainwatch: worker needs at least one --role (storage, inventory, sla)\n' });
-    const planned = await runCli(['worker', '--role', 'storage,anomaly']);
-    expect(planned).toMatchObject({ code: 2, stderr: 'chainwatch: role "anomaly" is not in this version of chainwatch yet; available: storage, inventory, sla\n' });
+    expect(none).toMatchObject({ code: 2, stderr: 'chainwatch: worker needs at least one --role (storage, inventory, sla, anomaly, alerting)\n' });
     const unknown = await runCli(['worker', '--role', 'storge']);
-    expect(unknown).toMatchObject({ code: 2, stderr: 'chainwatch: unknown role "storge"; available: storage, inventory, sla\n' });
+    expect(unknown).toMatchObject({ code: 2, stderr: 'chainwatch: unknown role "storge"; available: storage, inventory, sla, anomaly, alerting\n' });
     const misplaced = await runCli(['collector', '--role', 'storage']);
     expect(misplaced).toMatchObject({ code: 2, stderr: 'chainwatch: --role is not an option of collector (see chainwatch --help)\n' });
     for (const command of [['collector'], ['worker', '--role', 'storage']]) {
@@ -102,10 +100,10 @@ describe('chainwatch command', () => {
     const first = await runCli(['--config', file, 'migrate']);
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
-    expect(first.stdout).toContain('ClickHouse database cli_migrate: 7 migration(s) applied (1 otel_traces, 2 chainwatch_findings, 3 otel_logs, 4 otel_traces without attribute bloom filters, 5 otel_traces attribute maps compressed with ZSTD(6), 6 call edges: registry, per-minute statistics, posture findings, 8 SLO status per call edge), 0 already applied');
+    expect(first.stdout).toContain('ClickHouse database cli_migrate: 9 migration(s) applied (1 otel_traces, 2 chainwatch_findings, 3 otel_logs, 4 otel_traces without attribute bloom filters, 5 otel_traces attribute maps compressed with ZSTD(6), 6 call edges: registry, per-minute statistics, posture findings, 7 alert log, 8 SLO status per call edge, 9 anomalies), 0 already applied');
     const second = await runCli(['--config', file, 'migrate']);
     expect(second.code).toBe(0);
-    expect(second.stdout).toContain('ClickHouse database cli_migrate: 0 migration(s) applied, 7 already applied');
+    expect(second.stdout).toContain('ClickHouse database cli_migrate: 0 migration(s) applied, 9 already applied');
   });
 
   it('creates the Kafka topics with their partitions, replication and retention, once', async () => {

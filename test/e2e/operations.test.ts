@@ -77,6 +77,8 @@ describe('admin port', () => {
     // One lag per consumer group of this process (the in-process bus has one partition); all caught up.
     const lags = [...after].filter(([name]) => name.startsWith('chainwatch_consumer_lag{'));
     expect(lags.map(([name]) => name.replace(/topic="[^"]*",/, '')).sort()).toEqual([
+      'chainwatch_consumer_lag{partition="0",group="chainwatch-alerting"}',
+      'chainwatch_consumer_lag{partition="0",group="chainwatch-anomaly"}',
       'chainwatch_consumer_lag{partition="0",group="chainwatch-findings-storage"}',
       'chainwatch_consumer_lag{partition="0",group="chainwatch-inventory"}',
       'chainwatch_consumer_lag{partition="0",group="chainwatch-inventory-edges"}',

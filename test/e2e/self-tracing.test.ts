@@ -46,7 +46,7 @@ describe('self-tracing', () => {
     expect(ingest.SpanAttributes).toEqual({ 'otlp.signal': 'traces', 'otlp.records.received': '2', 'otlp.records.accepted': '1', 'otlp.records.rejected': '1' });
     const stage = spans.find((s) => s.SpanName === 'stage storage')!;
     expect(stage.SpanAttributes).toMatchObject({ 'messaging.batch.message_count': '1', 'batch.retries': '0', 'batch.dropped': 'false' });
-    expect(stage.ResourceAttributes['pipeline.roles']).toBe('collector,storage,inventory,sla');
+    expect(stage.ResourceAttributes['pipeline.roles']).toBe('collector,storage,inventory,sla,anomaly,alerting');
     expect(JSON.stringify(spans)).not.toContain('sk_live');
 
     // The traced instance stored the service's span, and none of its own (read through the sink's
