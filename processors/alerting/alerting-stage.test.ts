@@ -18,36 +18,11 @@ import { alertingStageConfigSchema, type AlertingStageConfig } from '../../schem
 import { alertEventId, alertEventSchema, alertFingerprint, encodeAlertEvents, type AlertEvent } from '../../schemas/alerts.js';
 import { ALERT_LOG_MIGRATION } from '../../schemas/clickhouse/alerting-migration.js';
 import { clusterStatements } from '../../schemas/clickhouse/cluster-ddl.js';
+import { verifyWebhookSignature } from '../../test/harness/webhooks.js';
 import { testEngineDir, uniqueName } from '../../test/harness/chainwatch.js';
 import { migrate, openClickHouse, type ClickHouse } from '../storage/clickhouse.js';
 import { AlertingStage, decodeAlertMessages } from './alerting-stage.js';
 import type { AlertmanagerWebhook } from './webhook.js';
-
-/**
- * Standard Webhooks verification, written from the specification (not by calling the signer): the
- * key is the base64 after `whsec_`; the signed content is `id.timestamp.body`; the header is a
- * space-separated list of `version,base64 signature`, any v1 of which may match; a timestamp
- * further than the tolerance from now is refused.
- */
-export function verifyWebhookSignature(secret: string, headers: Record<string, string | string[] | undefined>, body: string, nowS: number, toleranceS = 300): boolean {
-  const header = (name: string): string | undefined => {
-    const v = headers[name];
-    return Array.isArray(v) ? v[0] : v;
-  };
-  const id = header('webhook-id');
-  const timestamp = header('webhook-timestamp');
-  const signatures = header('webhook-signature');
-  if (!id || !timestamp || !signatures || !/^\d+$/.test(timestamp)) return false;
-  if (Math.abs(nowS - Number(timestamp)) > toleranceS) return false;
-  const key = Buffer.from(secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret, 'base64');
-  const expected = createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest();
-  return signatures.split(' ').some((entry) => {
-    const [version, signature] = entry.split(',');
-    if (version !== 'v1' || !signature) return false;
-    const given = Buffer.from(signature, 'base64');
-    return given.length === expected.length && timingSafeEqual(given, expected);
-  });
-}
 
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 const STARTS_AT = '2025-11-23T12:00:00.123456789Z';
