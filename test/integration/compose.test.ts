@@ -26,7 +26,8 @@ interface Service {
 
 const compose = parse(readFileSync(join(PROJECT_ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service>; volumes: Record<string, unknown> };
 const services = compose.services;
-const CHAINWATCH = ['migrate', 'collector', 'worker-storage', 'worker-inventory', 'demo'];
+const WORKERS = ['worker-storage', 'worker-inventory', 'worker-sla', 'worker-anomaly', 'worker-alerting'];
+const CHAINWATCH = ['migrate', 'collector', ...WORKERS, 'demo'];
 
 /** The chainwatch config a service runs with: the mounted file, then its CHAINWATCH__ variables. */
 async function configOf(service: Service): Promise<Config> {
@@ -37,12 +38,11 @@ async function configOf(service: Service): Promise<Config> {
 }
 
 describe('docker-compose.yml', () => {
-  it('runs Kafka (KRaft), ClickHouse, Grafana, migrate, the collector, storage and inventory workers and the demo', () => {
-    expect(Object.keys(services).sort()).toEqual(['clickhouse', 'collector', 'demo', 'grafana', 'kafka', 'migrate', 'worker-inventory', 'worker-storage']);
+  it('runs Kafka (KRaft), ClickHouse, Grafana, migrate, the collector, a worker per role and the demo', () => {
+    expect(Object.keys(services).sort()).toEqual(['clickhouse', 'collector', 'demo', 'grafana', 'kafka', 'migrate', ...WORKERS].sort());
     expect(services['kafka']!.environment!['KAFKA_PROCESS_ROLES']).toBe('broker,controller');
     expect(services['collector']!.command!.slice(-1)).toEqual(['collector']);
-    expect(services['worker-storage']!.command!.slice(-3)).toEqual(['worker', '--role', 'storage']);
-    expect(services['worker-inventory']!.command!.slice(-3)).toEqual(['worker', '--role', 'inventory']);
+    for (const worker of WORKERS) expect(services[worker]!.command!.slice(-3)).toEqual(['worker', '--role', worker.slice('worker-'.length)]);
     expect(services['demo']!.command).toEqual(expect.arrayContaining(['demo', '--target', 'http://collector:4318']));
     expect(services['migrate']!.command!.slice(-1)).toEqual(['migrate']);
   });
@@ -52,7 +52,7 @@ describe('docker-compose.yml', () => {
       if (CHAINWATCH.includes(name)) expect(s.build, name).toBe('.');
       else expect(s.image, name).toMatch(/^[\w./-]+:\d+(\.\d+)+$/);
     }
-    for (const name of ['kafka', 'clickhouse', 'collector', 'worker-storage', 'worker-inventory', 'grafana']) expect(services[name]!.healthcheck?.test.length, name).toBeGreaterThan(0);
+    for (const name of ['kafka', 'clickhouse', 'collector', ...WORKERS, 'grafana']) expect(services[name]!.healthcheck?.test.length, name).toBeGreaterThan(0);
   });
 
   it('declares every named volume it mounts, and every mounted path exists in the repository', () => {
@@ -94,7 +94,7 @@ describe('docker-compose.yml', () => {
     expect(config.collector.grpc.host).toBe('0.0.0.0');
     expect(services['collector']!.ports).toEqual([`${config.collector.http.port}:${config.collector.http.port}`, `${config.collector.grpc.port}:${config.collector.grpc.port}`]);
     expect(services['demo']!.command).toContain(`http://collector:${config.collector.http.port}`);
-    for (const name of ['collector', 'worker-storage', 'worker-inventory']) {
+    for (const name of ['collector', ...WORKERS]) {
       const c = await configOf(services[name]!);
       expect(c.admin.enabled).toBe(true);
       expect(services[name]!.healthcheck!.test.join(' ')).toContain(`http://127.0.0.1:${c.admin.port}/healthz`);
