@@ -8,6 +8,7 @@
  * Scenarios:
  *   e2e-embedded            OTLP/HTTP → redaction → in-process bus → embedded ClickHouse, max load
  *   e2e-embedded-no-redaction  the same with redaction off
+ *   e2e-embedded-all-roles  the same with every role of `npm start` (inventory, sla, anomaly, alerting too)
  *   at-rest                 every payload once (no repeats), OPTIMIZE FINAL: bytes per span on disk
  *   collector-kafka         collector role → real Kafka broker, max load (and -no-redaction)
  *   kafka-storage           storage role draining what collector-kafka published → ClickHouse
@@ -160,8 +161,8 @@ function embeddedConfig(o: Options, name: string, redaction: boolean, extra: Rec
 const spansPerCore = (spans: number, cpuSeconds: number): number => (cpuSeconds > 0 ? Math.round(spans / cpuSeconds) : 0);
 
 /** Max load against a fresh embedded chainwatch; returns figures and the acknowledged spans per second. */
-async function e2eEmbedded(o: Options, name: string, redaction: boolean): Promise<ScenarioResult & { max: number }> {
-  const sut = await SystemUnderTest.start(name, embeddedConfig(o, name, redaction), ['collector', 'storage']);
+async function e2eEmbedded(o: Options, name: string, redaction: boolean, roles: string[] = ['collector', 'storage']): Promise<ScenarioResult & { max: number }> {
+  const sut = await SystemUnderTest.start(name, embeddedConfig(o, name, redaction), roles);
   try {
     const before = await sut.ask<ProcessStats>('stats');
     const load = await runLoadChild({ target: sut.url!, payloadFile: o.payloadFile, concurrency: o.concurrency, seconds: o.seconds });
@@ -170,7 +171,7 @@ async function e2eEmbedded(o: Options, name: string, redaction: boolean): Promis
     const cpu = after.cpuSeconds - before.cpuSeconds;
     return {
       name,
-      description: `OTLP/HTTP protobuf → ${redaction ? 'redaction → ' : ''}in-process bus → embedded ClickHouse, ${o.concurrency} connections, closed loop`,
+      description: `OTLP/HTTP protobuf → ${redaction ? 'redaction → ' : ''}in-process bus → embedded ClickHouse (${roles.join(', ')}), ${o.concurrency} connections, closed loop`,
       max: load.acceptedSpansPerSecond,
       figures: {
         spansPerSecond: load.acceptedSpansPerSecond,
@@ -397,7 +398,7 @@ function targetsOf(scenarios: ScenarioResult[]): Target[] {
   return out;
 }
 
-export const SCENARIOS = ['e2e-embedded', 'e2e-embedded-no-redaction', 'at-rest', 'collector-kafka', 'kafka-storage', 'collector-kafka-no-redaction', 'latency-at-50pct', 'overload-2x'] as const;
+export const SCENARIOS = ['e2e-embedded', 'e2e-embedded-no-redaction', 'e2e-embedded-all-roles', 'at-rest', 'collector-kafka', 'kafka-storage', 'collector-kafka-no-redaction', 'latency-at-50pct', 'overload-2x'] as const;
 
 const USAGE = `usage: npm run bench -- [--quick] [--only a,b] [--seconds N] [--concurrency N] [--results-dir DIR]
        npm run bench -- --target http://host:4318 [--seconds N] [--concurrency N] [--rate R]
@@ -502,6 +503,8 @@ export async function runHarness(argv: string[]): Promise<BenchReport | null> {
       const perRequest = spans / payloads.payloads.length;
       if (wanted('e2e-embedded')) record(await e2eEmbedded(o, 'e2e-embedded', true));
       if (wanted('e2e-embedded-no-redaction')) record(await e2eEmbedded(o, 'e2e-embedded-no-redaction', false));
+      // What `npm start` runs: the analysis roles on every span too (their cost against e2e-embedded).
+      if (wanted('e2e-embedded-all-roles')) record(await e2eEmbedded(o, 'e2e-embedded-all-roles', true, ['collector', 'storage', 'inventory', 'sla', 'anomaly', 'alerting']));
       if (wanted('at-rest')) record(await atRest(o));
       const kafkaNames = ['collector-kafka', 'collector-kafka-no-redaction', 'kafka-storage', 'latency-at-50pct', 'overload-2x'];
       if (kafkaNames.some(wanted)) {

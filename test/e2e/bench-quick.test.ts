@@ -34,7 +34,7 @@ describe('npm run bench -- --quick', () => {
     const report = JSON.parse(readFileSync(join(resultsDir, files[0]!), 'utf8')) as BenchReport;
 
     const names = report.scenarios.map((s) => s.name);
-    expect(names).toEqual(['e2e-embedded', 'e2e-embedded-no-redaction', 'at-rest', 'collector-kafka', 'kafka-storage', 'collector-kafka-no-redaction', 'latency-at-50pct', 'overload-2x']);
+    expect(names).toEqual(['e2e-embedded', 'e2e-embedded-no-redaction', 'e2e-embedded-all-roles', 'at-rest', 'collector-kafka', 'kafka-storage', 'collector-kafka-no-redaction', 'latency-at-50pct', 'overload-2x']);
     for (const s of report.scenarios) {
       expect(stdout).toContain(`${s.name} — `);
       const figures = s.figures;
