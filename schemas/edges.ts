@@ -17,6 +17,10 @@ export const LATENCY_BUCKET_BOUNDS_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 250
 
 const count = z.number().int().nonnegative();
 
+/** Posture signals a partial keeps an example span of. */
+export const EXAMPLE_SIGNALS = ['plaintext', 'unauthenticated', 'static_credential', 'longest_credential'] as const;
+export type ExampleSignal = (typeof EXAMPLE_SIGNALS)[number];
+
 export const edgePartialSchema = z.strictObject({
   /** 16 hex digits: a hash of tenant, service, peer kind and peer (edgeId in call-edges.ts). */
   edge_id: z.string().regex(/^[0-9a-f]{16}$/),
@@ -49,6 +53,11 @@ export const edgePartialSchema = z.strictObject({
   /** The earliest span of the partial, as an example for findings. */
   trace_id: z.string(),
   span_id: z.string(),
+  /**
+   * The earliest span showing each posture signal (`longest_credential`: the span with the
+   * longest credential lifetime), so a finding names the call that showed it and when.
+   */
+  examples: z.partialRecord(z.enum(EXAMPLE_SIGNALS), z.strictObject({ ns: z.string().regex(/^\d+$/), trace_id: z.string(), span_id: z.string() })).default({}),
 });
 
 export type EdgePartial = z.infer<typeof edgePartialSchema>;

@@ -101,12 +101,15 @@ describe('call-edge partials', () => {
       call({ 'peer.service': 'ledger', 'url.full': 'http://ledger.internal/entries' }),
       call({ 'peer.service': 'ledger', 'url.scheme': 'HTTP', 'url.full': 'https://ledger.internal/x' }),
       call({ 'peer.service': 'ledger', 'url.scheme': 'https', 'url.full': 'http://ignored-when-scheme-given/' }),
-      call({ 'peer.service': 'ledger', 'chainwatch.auth.scheme': 'None' }),
-      call({ 'peer.service': 'ledger', 'chainwatch.auth.scheme': 'Bearer', 'chainwatch.credential.lifetime_s': 3600n }),
-      call({ 'peer.service': 'ledger', 'chainwatch.auth.scheme': 'Basic', 'chainwatch.credential.lifetime_s': 900n }),
+      call({ 'peer.service': 'ledger', 'chainwatch.auth.scheme': 'None' }, { startMs: 3 }),
+      call({ 'peer.service': 'ledger', 'chainwatch.auth.scheme': 'Bearer', 'chainwatch.credential.lifetime_s': 3600n }, { startMs: 4 }),
+      call({ 'peer.service': 'ledger', 'chainwatch.auth.scheme': 'Basic', 'chainwatch.credential.lifetime_s': 900n }, { startMs: 5 }),
     ];
     const [p] = edgePartials([createTracesData('orders', spans)], 's');
     expect(p).toMatchObject({ calls: 6, plaintext: 2, unauthenticated: 1, auth_schemes: ['Basic', 'Bearer', 'None'], max_credential_lifetime_s: 3600 });
+    // The span that showed each signal first (the longest-lived credential for lifetimes), not the first call.
+    const ex = (i: number) => ({ ns: String(spans[i]!.startTimeUnixNano), trace_id: spans[i]!.traceId, span_id: spans[i]!.spanId });
+    expect(p!.examples).toEqual({ plaintext: ex(0), unauthenticated: ex(3), static_credential: ex(5), longest_credential: ex(4) });
   });
 
   it('travels the edges topic as JSON lines, validated when read', () => {

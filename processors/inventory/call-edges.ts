@@ -3,16 +3,20 @@
  * span's service to the peer it names (call-peer.ts), within the tenant of the API key that sent
  * it. A batch of requests becomes one partial aggregate per edge and minute: calls, errors,
  * latency sum, maximum and histogram, plaintext and unauthenticated calls, the auth schemes and
- * the longest credential lifetime seen (the identity metadata redaction left on the span).
+ * the longest credential lifetime seen (the identity metadata redaction left on the span), and
+ * the first span showing each posture signal.
  *
  * Pure: no state between calls. Hot path: one pass over the spans, attributes read by key.
  */
 import { createHash } from 'node:crypto';
 import { IDENTITY_ATTRIBUTES } from '../redaction/types.js';
-import { LATENCY_BUCKET_BOUNDS_MS, type EdgePartial } from '../../schemas/edges.js';
+import { LATENCY_BUCKET_BOUNDS_MS, type EdgePartial, type ExampleSignal } from '../../schemas/edges.js';
 import type { KeyValue } from '../../schemas/otlp-common.js';
 import { SpanKind, StatusCode, type TracesData } from '../../schemas/otlp-traces.js';
 import { callPeer, stringAttribute, type PeerKind } from './call-peer.js';
+
+/** Auth schemes whose credential is a static secret rather than an issued, expiring token. */
+export const STATIC_SCHEMES: ReadonlySet<string> = new Set(['Basic', 'ApiKey']);
 
 /** The resource attribute the collector stamps with the API key's tenant. */
 const TENANT_ATTRIBUTE = 'chainwatch.tenant';
@@ -85,6 +89,7 @@ export function edgePartials(requests: readonly TracesData[], source: string): E
               last_ns: '',
               trace_id: span.traceId,
               span_id: span.spanId,
+              examples: {},
               schemes: new Set(),
               firstNs: span.startTimeUnixNano,
               lastNs: span.startTimeUnixNano,
@@ -93,14 +98,30 @@ export function edgePartials(requests: readonly TracesData[], source: string): E
           }
           const ms = span.endTimeUnixNano > span.startTimeUnixNano ? Number(span.endTimeUnixNano - span.startTimeUnixNano) / 1e6 : 0;
           p.calls++;
+          const start = span.startTimeUnixNano;
+          const example = (signal: ExampleSignal, replace = (prev: bigint) => start < prev): void => {
+            const prev = p.examples[signal];
+            if (!prev || replace(BigInt(prev.ns))) p.examples[signal] = { ns: start.toString(), trace_id: span.traceId, span_id: span.spanId };
+          };
           if (span.status?.code === StatusCode.ERROR) p.errors++;
-          if (isPlaintext(span.attributes)) p.plaintext++;
+          if (isPlaintext(span.attributes)) {
+            p.plaintext++;
+            example('plaintext');
+          }
           const scheme = stringAttribute(span.attributes, IDENTITY_ATTRIBUTES.authScheme);
           if (scheme !== '') {
             p.schemes.add(scheme);
-            if (scheme === 'None') p.unauthenticated++;
+            if (scheme === 'None') {
+              p.unauthenticated++;
+              example('unauthenticated');
+            }
+            if (STATIC_SCHEMES.has(scheme)) example('static_credential');
           }
-          p.max_credential_lifetime_s = Math.max(p.max_credential_lifetime_s, intAttribute(span.attributes, IDENTITY_ATTRIBUTES.lifetimeS));
+          const lifetime = intAttribute(span.attributes, IDENTITY_ATTRIBUTES.lifetimeS);
+          if (lifetime > p.max_credential_lifetime_s) {
+            p.max_credential_lifetime_s = lifetime;
+            example('longest_credential', () => true);
+          }
           p.duration_sum_ms += ms;
           p.duration_max_ms = Math.max(p.duration_max_ms, ms);
           p.latency_buckets[bucketOf(ms)]!++;

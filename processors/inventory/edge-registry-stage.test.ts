@@ -81,6 +81,12 @@ describe('edge registry', () => {
     expect(s.findingsRaised).toEqual({ new_edge: 2, plaintext_call: 2, static_credential: 1, long_lived_credential: 2 });
     const [detail] = await rows<{ Detail: string; Severity: string }>(`SELECT Detail, Severity FROM DB.chainwatch_posture_findings WHERE ServiceName = 'checkout' AND Peer = 'stripe' AND Kind = 'static_credential'`);
     expect(detail).toEqual({ Detail: 'checkout authenticates to stripe with a static credential (Basic)', Severity: 'medium' });
+    // A finding names the call that showed it: stripe was new at its first call, plaintext from batch b2.
+    const when = await rows<{ Kind: string; SpanId: string }>(`SELECT Kind, SpanId FROM DB.chainwatch_posture_findings WHERE ServiceName = 'checkout' AND Peer = 'stripe' ORDER BY Kind`);
+    const spanIds = Object.fromEntries(when.map((r) => [r.Kind, r.SpanId]));
+    expect(spanIds['plaintext_call']).toBe(spanIds['static_credential']);
+    expect(spanIds['plaintext_call']).not.toBe(spanIds['new_edge']);
+    expect(spanIds['long_lived_credential']).not.toBe(spanIds['plaintext_call']);
   });
 
   it('stores a replayed batch and a partial published twice once, and a restarted owner rebuilds its state from ClickHouse', async () => {

@@ -27,7 +27,8 @@
 import type { Stage, StageContext, StageOutput } from '../../pipeline/stage.js';
 import { alertEventId, alertFingerprint, encodeAlertEvents, type AlertEvent } from '../../schemas/alerts.js';
 import type { BatchDecoder } from '../../pipeline/stage-runner.js';
-import { decodeEdgePartials, type EdgePartial, type PlacedEdgePartial } from '../../schemas/edges.js';
+import { decodeEdgePartials, type EdgePartial, type ExampleSignal, type PlacedEdgePartial } from '../../schemas/edges.js';
+import { STATIC_SCHEMES } from './call-edges.js';
 import { jsonLinesDecoder } from '../../schemas/json-lines.js';
 import type { ClickHouse } from '../storage/clickhouse.js';
 import { assertTableExists, insertIdempotent } from '../storage/clickhouse-insert.js';
@@ -44,8 +45,6 @@ const SEVERITY: Readonly<Record<PostureKind, 'high' | 'medium' | 'low'>> = {
   long_lived_credential: 'medium',
 };
 
-/** Auth schemes whose credential is a static secret rather than an issued, expiring token. */
-const STATIC_SCHEMES = new Set(['Basic', 'ApiKey']);
 
 /** Each message is JSON lines of partials; a malformed one is dropped with a reason. */
 export const decodeEdgeMessages: BatchDecoder<PlacedEdgePartial[]> = jsonLinesDecoder(decodeEdgePartials, 'malformed edge partials', (partial, m) => ({ partial, offset: m.offset }));
@@ -64,6 +63,24 @@ interface EdgeFold {
   unauthenticated: number;
   schemes: Set<string>;
   maxLifetimeS: number;
+  /** The earliest example of each signal over the partials (the longest credential: the longest). */
+  examples: EdgePartial['examples'];
+}
+
+/** The signal whose example span a finding names. */
+const EXAMPLE_OF: Readonly<Record<PostureKind, ExampleSignal | null>> = {
+  new_edge: null,
+  plaintext_call: 'plaintext',
+  unauthenticated_call: 'unauthenticated',
+  static_credential: 'static_credential',
+  long_lived_credential: 'longest_credential',
+};
+
+/** When a finding happened and the span that shows it: its example, or the edge's first call in the batch. */
+function evidenceOf(kind: PostureKind, fold: EdgeFold): { ns: bigint; traceId: string; spanId: string } {
+  const signal = EXAMPLE_OF[kind];
+  const example = signal ? fold.examples[signal] : undefined;
+  return example ? { ns: BigInt(example.ns), traceId: example.trace_id, spanId: example.span_id } : { ns: fold.firstNs, traceId: fold.first.trace_id, spanId: fold.first.span_id };
 }
 
 export interface EdgeRegistryOptions {
@@ -206,8 +223,13 @@ function foldByEdge(partials: readonly EdgePartial[]): Map<string, EdgeFold> {
     const lastNs = BigInt(p.last_ns);
     const f = folds.get(p.edge_id);
     if (!f) {
-      folds.set(p.edge_id, { first: p, firstNs, lastNs, plaintext: p.plaintext, unauthenticated: p.unauthenticated, schemes: new Set(p.auth_schemes), maxLifetimeS: p.max_credential_lifetime_s });
+      folds.set(p.edge_id, { first: p, firstNs, lastNs, plaintext: p.plaintext, unauthenticated: p.unauthenticated, schemes: new Set(p.auth_schemes), maxLifetimeS: p.max_credential_lifetime_s, examples: { ...p.examples } });
       continue;
+    }
+    for (const [signal, example] of Object.entries(p.examples) as [ExampleSignal, NonNullable<EdgePartial['examples'][ExampleSignal]>][]) {
+      const prev = f.examples[signal];
+      const better = !prev || (signal === 'longest_credential' ? p.max_credential_lifetime_s > f.maxLifetimeS : BigInt(example.ns) < BigInt(prev.ns));
+      if (better) f.examples[signal] = example;
     }
     if (firstNs < f.firstNs) {
       f.first = p;
@@ -248,7 +270,7 @@ const ALERT_SEVERITY: Readonly<Record<'high' | 'medium' | 'low', AlertEvent['sev
 function alertOf(kind: PostureKind, fold: EdgeFold, longLivedS: number): AlertEvent {
   const p = fold.first;
   const fingerprint = alertFingerprint('inventory', kind, p.edge_id);
-  const startsAt = new Date(Number(fold.firstNs / 1_000_000n)).toISOString();
+  const startsAt = new Date(Number(evidenceOf(kind, fold).ns / 1_000_000n)).toISOString();
   return {
     id: alertEventId(fingerprint, 'firing', startsAt),
     fingerprint,
@@ -271,8 +293,9 @@ function alertOf(kind: PostureKind, fold: EdgeFold, longLivedS: number): AlertEv
 
 function findingRow(kind: PostureKind, fold: EdgeFold, longLivedS: number): object {
   const p = fold.first;
+  const evidence = evidenceOf(kind, fold);
   return {
-    Timestamp: dateTime64(fold.firstNs),
+    Timestamp: dateTime64(evidence.ns),
     Kind: kind,
     Severity: SEVERITY[kind],
     Tenant: p.tenant,
@@ -281,8 +304,8 @@ function findingRow(kind: PostureKind, fold: EdgeFold, longLivedS: number): obje
     Peer: p.peer,
     EdgeId: p.edge_id,
     Detail: detailOf(kind, fold, longLivedS),
-    TraceId: p.trace_id,
-    SpanId: p.span_id,
+    TraceId: evidence.traceId,
+    SpanId: evidence.spanId,
   };
 }
 

@@ -46,6 +46,7 @@ function partial(service: string, peer: string, minute: number, calls: number, e
     last_ns: first.toString(),
     trace_id: 'ab'.repeat(16),
     span_id: 'cd'.repeat(8),
+    examples: {},
   };
 }
 

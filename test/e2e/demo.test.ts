@@ -219,6 +219,30 @@ describe('demo estate end to end', () => {
     expect(r!.outside).toEqual(['Bearer']);
   });
 
+  it('maps every outgoing call to a call edge, and raises the posture findings the incidents cause', async () => {
+    const [counts] = await rows<{ calls: string; spans: string; services: string; edges: string }>(
+      `SELECT (SELECT sum(Calls) FROM $db.chainwatch_edge_minutes FINAL) AS calls, (SELECT count() FROM $db.otel_traces WHERE ${CALLS}) AS spans,
+              (SELECT uniqExact(ServiceName) FROM $db.chainwatch_edges) AS services, (SELECT uniqExact(EdgeId) FROM $db.chainwatch_edges) AS edges`,
+    );
+    expect(Number(counts!.calls)).toBe(Number(counts!.spans));
+    expect(Number(counts!.services)).toBe(SERVICE_NAMES.length);
+    expect(Number(counts!.edges)).toBeGreaterThan(15);
+    const finding = async (kind: string, service: string, peer: string): Promise<{ n: string; at: string }> =>
+      (await rows<{ n: string; at: string }>(`SELECT count() AS n, toString(min(${TS})) AS at FROM $db.chainwatch_posture_findings FINAL WHERE Kind = {kind:String} AND ServiceName = {service:String} AND Peer = {peer:String}`, { kind, service, peer }))[0]!;
+    // The never-seen vendor is a new edge, raised once, no earlier than it was first called.
+    const anthropic = await finding('new_edge', 'catalog', 'anthropic');
+    expect(Number(anthropic.n)).toBe(1);
+    expect(Number(anthropic.at)).toBeGreaterThanOrEqual(window('new-vendor').from);
+    // The auth downgrade: checkout → payments without a credential, first seen inside the window.
+    const downgrade = await finding('unauthenticated_call', 'checkout', 'payments');
+    const { from, to } = window('auth-downgrade');
+    expect(Number(downgrade.n)).toBe(1);
+    expect(Number(downgrade.at)).toBeGreaterThanOrEqual(from);
+    expect(Number(downgrade.at)).toBeLessThan(to);
+    const [plaintext] = await rows<{ n: string }>(`SELECT count() AS n FROM $db.chainwatch_posture_findings FINAL WHERE Kind = 'plaintext_call'`);
+    expect(Number(plaintext!.n)).toBeGreaterThan(0);
+  });
+
   it('traffic cliff: the span rate of search drops in the window', async () => {
     const cliff = window('traffic-cliff');
     const span = cliff.to - cliff.from;
