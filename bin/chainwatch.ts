@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import type { DemoStats, RunningDemo } from '../demo/demo-runner.js';
 import { formatClock } from '../demo/incidents.js';
 import { ConfigError, loadConfig } from '../pipeline/config-loader.js';
-import { migrateAll, startChainwatch, type Role } from '../pipeline/chainwatch.js';
+import { ALL_ROLES, migrateAll, startChainwatch, type Role } from '../pipeline/chainwatch.js';
 import { createLogger, type Logger } from '../pipeline/logger.js';
 import { errorSummary } from '../pipeline/errors.js';
 import type { Config } from '../schemas/config.js';
@@ -151,7 +151,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write('chainwatch: --demo and --no-demo contradict each other\n');
     return 2;
   }
-  let roles: Role[] = ['collector', 'storage'];
+  let roles: Role[] = [...ALL_ROLES];
   if (command === 'collector') roles = ['collector'];
   if (command === 'worker') {
     const chosen = workerRoles(flags.role ?? []);
@@ -271,7 +271,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 /** Roles a worker can run. */
-const WORKER_ROLES: readonly Role[] = ['storage', 'inventory', 'sla', 'anomaly', 'alerting'];
+const WORKER_ROLES: readonly Role[] = ALL_ROLES.filter((r) => r !== 'collector');
 
 /** The --role values of a worker (repeated or comma-separated), or what is wrong with them. */
 function workerRoles(values: readonly string[]): Role[] | string {

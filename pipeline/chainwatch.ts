@@ -50,6 +50,9 @@ import type { Stage } from './stage.js';
 
 export type Role = 'collector' | 'storage' | 'inventory' | 'sla' | 'anomaly' | 'alerting';
 
+/** Every role: what `chainwatch start` runs in one process. */
+export const ALL_ROLES: readonly Role[] = ['collector', 'storage', 'inventory', 'sla', 'anomaly', 'alerting'];
+
 /** Consumer group suffixes: one group per consuming stage. */
 type ConsumerName = Role | 'logs-storage' | 'findings-storage' | 'inventory-edges';
 
@@ -144,7 +147,7 @@ const logRedactionCounts = (redactor: Redactor, logger: Logger): NodeJS.Timeout 
 const logLimitCounts = (counts: AttributeLimitCounts, logger: Logger): NodeJS.Timeout =>
   logCountsWhenChanged(() => ({ ...counts }), (c) => logger.info(c, 'attribute limits applied since start'));
 
-export async function startChainwatch(config: Config, logger: Logger, roles: readonly Role[] = ['collector', 'storage', 'inventory', 'sla', 'anomaly', 'alerting']): Promise<Chainwatch> {
+export async function startChainwatch(config: Config, logger: Logger, roles: readonly Role[] = ALL_ROLES): Promise<Chainwatch> {
   const bus = createBus(config, logger);
   let clickhouse: ClickHouse | null = null;
   const stages: RunningStage[] = [];

@@ -138,6 +138,9 @@ describe('chainwatch command', () => {
     const admin = /health and metrics: (http:\/\/127\.0\.0\.1:\d+)\/healthz/.exec(app.output())?.[1];
     expect(admin).toBeDefined();
     expect(await (await fetch(`${admin}/readyz`)).json()).toEqual({ status: 'ready', checks: { bus: 'ok', clickhouse: 'ok' } });
+    // Every role runs in the one process: a consumer group each.
+    const groups = (await (await fetch(`${admin}/metrics`)).text()).split('\n').flatMap((l) => (l.startsWith('chainwatch_consumer_lag{') ? [/group="chainwatch-([^"]+)"/.exec(l)![1]!] : []));
+    expect(groups.sort()).toEqual(['alerting', 'anomaly', 'findings-storage', 'inventory', 'inventory-edges', 'logs-storage', 'sla', 'storage']);
     for (const signal of ['traces', 'logs']) {
       const res = await fetch(`${app.otlpUrl}/v1/${signal}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
       expect(res.status).toBe(200);
