@@ -629,6 +629,6 @@ describe('alert log migration', () => {
       'Error String',
     ]);
     const [engine] = await (await ch.client.query({ query: `SELECT engine, sorting_key, partition_key FROM system.tables WHERE database = {db:String} AND name = 'chainwatch_alert_log'`, query_params: { db: ch.database }, format: 'JSONEachRow' })).json<Record<string, string>>();
-    expect(engine).toEqual({ engine: 'ReplacingMergeTree', sorting_key: 'EventId, Receiver', partition_key: 'toDate(Timestamp)' });
+    expect(engine).toEqual({ engine: 'ReplacingMergeTree', sorting_key: 'EventId, Receiver', partition_key: 'toDate(StartsAt)' });
   });
 });

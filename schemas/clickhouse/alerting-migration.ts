@@ -5,8 +5,10 @@
  * memory across restarts: an event with a row for a receiver is never delivered to it again.
  *
  * Idempotent under replays twice over: each batch's insert carries a deduplication token, and the
- * engine replaces rows with the same (EventId, Receiver) within a day's partition, so even a row
- * written twice by two workers racing after a rebalance reads as one after merges (or with FINAL).
+ * engine replaces rows with the same (EventId, Receiver), so even a row written twice by two
+ * workers racing after a rebalance reads as one after merges (or with FINAL). Partitions go by the
+ * alert's start, which both copies share (by delivery time, copies written either side of
+ * midnight would sit in two partitions and never merge).
  *
  * `Error` is a short reason (`HTTP 503`, `timed out after 10000 ms`): never a URL, never a secret.
  */
@@ -40,7 +42,7 @@ export const ALERT_LOG_MIGRATION: Migration = {
   HttpStatus UInt16,
   Error String CODEC(ZSTD(1))
 ) ENGINE = ReplacingMergeTree
-PARTITION BY toDate(Timestamp)
+PARTITION BY toDate(StartsAt)
 ORDER BY (EventId, Receiver)
 SETTINGS non_replicated_deduplication_window = ${DEDUP_WINDOW}`,
   ],
