@@ -9,9 +9,9 @@
  * often carries a token of its own (path or query), and the secret signs every delivery.
  */
 import { z } from 'zod';
+import { consumerStageFields, positiveInt } from './config-fields.js';
 import { ALERT_SEVERITIES } from './alerts.js';
 
-const positiveInt = (what = 'a positive integer') => z.int({ error: `expected ${what}` }).positive({ error: `expected ${what}` });
 
 const WEBHOOK_SECRET_PREFIX = 'whsec_';
 /** Standard Webhooks recommends keys of 24 to 64 bytes. */
@@ -77,13 +77,8 @@ export const receiverConfigSchema = z.strictObject({
 
 export const alertingStageConfigSchema = z
   .strictObject({
-    /** Bus messages per batch at most. @default 100 */
-    batch_size: positiveInt().default(100),
-    /** Kafka: how long a fetch waits on the broker when no message is available. @default 100 */
-    max_wait_ms: positiveInt().default(100),
-    /** Retry backoff for failed batches (the alert log insert refused): first delay and cap (full jitter). */
-    retry_initial_ms: positiveInt().default(100),
-    retry_max_ms: positiveInt().default(10_000),
+    /** Batching and retries of the stage itself (a refused alert-log insert); batch_size @default 100. */
+    ...consumerStageFields(100),
     /** Every event goes to every receiver whose min_severity it reaches. @default [] */
     receivers: z.array(receiverConfigSchema, { error: 'expected a list of receivers' }).default([]),
     /** Delivery retry backoff (full jitter; a Retry-After in seconds wins, up to the cap): first delay. @default 1000 */

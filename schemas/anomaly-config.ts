@@ -9,17 +9,7 @@
  * `superRefine` with the path of the offending key.
  */
 import { z } from 'zod';
-
-function describe(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (value === null) return 'null';
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  return Array.isArray(value) ? 'a list' : typeof value;
-}
-
-const positiveInt = (what = 'a positive integer') =>
-  z.int({ error: (iss) => `expected ${what}, got ${describe(iss.input)}` }).positive({ error: (iss) => `expected ${what}, got ${describe(iss.input)}` });
+import { consumerStageFields, describe, positiveInt } from './config-fields.js';
 
 /** A whole number of minutes in [min, max]. */
 const minutes = (min: number, max: number) => {
@@ -29,13 +19,7 @@ const minutes = (min: number, max: number) => {
 
 export const anomalyStageConfigSchema = z
   .strictObject({
-    /** Bus messages per batch at most. @default 1000 */
-    batch_size: positiveInt().default(1000),
-    /** Kafka: how long a fetch waits on the broker when no message is available. @default 100 */
-    max_wait_ms: positiveInt().default(100),
-    /** Retry backoff for failed batches (a refused insert, a rebuild waiting for the inventory): first delay and cap (full jitter). */
-    retry_initial_ms: positiveInt().default(100),
-    retry_max_ms: positiveInt().default(10_000),
+    ...consumerStageFields(),
     /**
      * Closed minutes of an edge's history a minute is judged against (its baseline: median and
      * MAD). A minute is judged only when at least half of them had traffic. @default 60

@@ -6,16 +6,12 @@
  * all, `parseConfig({})` gives the embedded default: in-process bus, embedded ClickHouse engine.
  */
 import { z } from 'zod';
+import { consumerStageFields, describe, positiveInt } from './config-fields.js';
 import { alertingStageConfigSchema } from './alerting-config.js';
 import { anomalyStageConfigSchema } from './anomaly-config.js';
 import { demoConfigSchema } from './demo-config.js';
 import { LATENCY_BUCKET_BOUNDS_MS } from './edges.js';
 import { redactionConfigSchema } from './redaction-config.js';
-
-const positiveInt = (what = 'a positive integer') =>
-  z.int({ error: (iss) => `expected ${what}, got ${describe(iss.input)}` }).positive({
-    error: (iss) => `expected ${what}, got ${describe(iss.input)}`,
-  });
 
 const port = z
   .int({ error: (iss) => `expected a port number (1-65535), got ${describe(iss.input)}` })
@@ -238,29 +234,14 @@ export const clickhouseConfigSchema = z
     }
   });
 
-/** How a consuming stage batches and retries (storage, inventory). */
-const consumerStageFields = {
-  /**
-   * Bus messages per batch at most (for storage, one ClickHouse insert; a span message holds one
-   * request's spans of one trace bucket, so an insert carries several times this many spans). @default 1000
-   */
-  batch_size: positiveInt().default(1000),
-  /**
-   * Kafka: how long a fetch waits on the broker when no message is available. Available
-   * messages are never held back to fill a batch: batches grow while a batch is handled. @default 100
-   */
-  max_wait_ms: positiveInt().default(100),
-  /** Retry backoff for failed batches (refused inserts): first delay and cap (full jitter). */
-  retry_initial_ms: positiveInt().default(100),
-  retry_max_ms: positiveInt().default(10_000),
-};
+const consumer = consumerStageFields();
 
-export const storageStageConfigSchema = z.strictObject(consumerStageFields).prefault({});
+export const storageStageConfigSchema = z.strictObject(consumer).prefault({});
 
 /** The inventory: call edges, their per-minute statistics and posture findings. */
 export const inventoryStageConfigSchema = z
   .strictObject({
-    ...consumerStageFields,
+    ...consumer,
     /** A token valid longer than this (exp − iat) raises a long_lived_credential finding. @default 86400 (one day) */
     long_lived_credential_s: positiveInt().default(86_400),
     /** Call edges whose state one worker keeps in memory; more are reloaded from ClickHouse when seen. @default 100000 */
@@ -291,7 +272,7 @@ const objectiveFields = {
 /** SLA budgets per call edge: objectives, burn rates over multiple windows, alerts. */
 export const slaStageConfigSchema = z
   .strictObject({
-    ...consumerStageFields,
+    ...consumer,
     /** The objective of every edge no entry of `objectives` matches; null: such edges have none. */
     default_objective: z.strictObject(objectiveFields).nullable().default({ availability: 0.995, latency_ms: 1000, latency_target: 0.99 }),
     /** Objectives for chosen edges; the first entry whose given fields all match wins. */
@@ -404,13 +385,3 @@ export type SlaStageConfig = z.infer<typeof slaStageConfigSchema>;
 export type { AlertingStageConfig } from './alerting-config.js';
 export type { AnomalyStageConfig } from './anomaly-config.js';
 export type { DemoConfig } from './demo-config.js';
-
-/** A value as it should appear in an error message: short, typed, never the whole input. */
-function describe(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (value === null) return 'null';
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  if (Array.isArray(value)) return 'a list';
-  return `a ${typeof value === 'object' ? 'map' : typeof value}`;
-}

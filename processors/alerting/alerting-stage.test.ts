@@ -16,7 +16,7 @@ import { silentLogger, type Logger } from '../../pipeline/logger.js';
 import type { StageContext } from '../../pipeline/stage.js';
 import { alertingStageConfigSchema, type AlertingStageConfig } from '../../schemas/alerting-config.js';
 import { alertEventId, alertEventSchema, alertFingerprint, encodeAlertEvents, type AlertEvent } from '../../schemas/alerts.js';
-import { ALERT_LOG_MIGRATION } from '../../schemas/clickhouse/alerting-migration.js';
+import { ALERT_LOG_MIGRATION } from '../../schemas/clickhouse/migrations.js';
 import { clusterStatements } from '../../schemas/clickhouse/cluster-ddl.js';
 import { verifyWebhookSignature } from '../../test/harness/webhooks.js';
 import { testEngineDir, uniqueName } from '../../test/harness/chainwatch.js';

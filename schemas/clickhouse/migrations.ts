@@ -10,9 +10,6 @@
  * A migration is never edited once released: a change is a new migration with the next version.
  */
 
-import { ALERT_LOG_MIGRATION } from './alerting-migration.js';
-import { ANOMALY_MIGRATION } from './anomaly-migration.js';
-
 export interface Migration {
   version: number;
   name: string;
@@ -22,6 +19,94 @@ export interface Migration {
 
 /** How many recent insert tokens a MergeTree table remembers for deduplication. */
 const DEDUP_WINDOW = 10_000;
+
+/**
+ * The alert log: one row per alert event and receiver, written by the alerting stage once the
+ * delivery is settled (delivered, failed for good, or not attempted and why). It is the record
+ * on-call and auditors read ("was I paged, when, how many tries"), and the alerting stage's
+ * memory across restarts: an event with a row for a receiver is never delivered to it again.
+ *
+ * Idempotent under replays twice over: each batch's insert carries a deduplication token, and the
+ * engine replaces rows with the same (EventId, Receiver), so even a row written twice by two
+ * workers racing after a rebalance reads as one after merges (or with FINAL). Partitions go by the
+ * alert's start, which both copies share (by delivery time, copies written either side of
+ * midnight would sit in two partitions and never merge).
+ *
+ * `Error` is a short reason (`HTTP 503`, `timed out after 10000 ms`): never a URL, never a secret.
+ */
+export const ALERT_LOG_MIGRATION: Migration = {
+  version: 7,
+  name: 'alert log',
+  statements: (db) => [
+    `CREATE TABLE IF NOT EXISTS ${db}.chainwatch_alert_log (
+  Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+  EventId String CODEC(ZSTD(1)),
+  Fingerprint String CODEC(ZSTD(1)),
+  Status LowCardinality(String) CODEC(ZSTD(1)),
+  Source LowCardinality(String) CODEC(ZSTD(1)),
+  Rule LowCardinality(String) CODEC(ZSTD(1)),
+  Severity LowCardinality(String) CODEC(ZSTD(1)),
+  Summary String CODEC(ZSTD(1)),
+  Tenant LowCardinality(String) CODEC(ZSTD(1)),
+  ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+  PeerKind LowCardinality(String) CODEC(ZSTD(1)),
+  Peer String CODEC(ZSTD(1)),
+  EdgeId String CODEC(ZSTD(1)),
+  StartsAt DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+  Receiver LowCardinality(String) CODEC(ZSTD(1)),
+  Delivery LowCardinality(String) CODEC(ZSTD(1)),
+  Attempts UInt16,
+  HttpStatus UInt16,
+  Error String CODEC(ZSTD(1))
+) ENGINE = ReplacingMergeTree
+PARTITION BY toDate(StartsAt)
+ORDER BY (EventId, Receiver)
+SETTINGS non_replicated_deduplication_window = ${DEDUP_WINDOW}`,
+  ],
+};
+
+/**
+ * Anomalies: one row per judged anomalous minute of a call edge and detector, and one for the
+ * minute a firing alert resolved (Anomalous 0, Firing 0), written by the anomaly stage. On-call
+ * and Grafana read it as "what was odd, when, by how much"; the stage reads it as its memory
+ * across restarts and rebalances: the state of an (edge, detector) alert is a function of its
+ * latest row (processors/anomaly/anomaly-stage.ts), which is why two columns join the ones
+ * people read:
+ *
+ * - `StartsAt`: the start of the run the row belongs to: the alert's starts_at while it fires (and
+ *   on its resolution row), the first anomalous minute of a run that has not fired yet;
+ * - `Anomalous`: 1 for an anomalous minute, 0 for the resolution row (a normal minute), so a
+ *   resolution is never read back as the continuation of a run.
+ *
+ * Idempotent under replays twice over: each batch's insert carries a deduplication token, and a
+ * replayed judgement of the same minute has the same key (Tenant, EdgeId, Detector, Minute), so
+ * the engine replaces it (read with FINAL, or argMax, before counting).
+ */
+export const ANOMALY_MIGRATION: Migration = {
+  version: 9,
+  name: 'anomalies',
+  statements: (db) => [
+    `CREATE TABLE IF NOT EXISTS ${db}.chainwatch_anomalies (
+  Minute DateTime CODEC(Delta(4), ZSTD(1)),
+  Tenant LowCardinality(String) CODEC(ZSTD(1)),
+  ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+  PeerKind LowCardinality(String) CODEC(ZSTD(1)),
+  Peer String CODEC(ZSTD(1)),
+  EdgeId String CODEC(ZSTD(1)),
+  Detector LowCardinality(String) CODEC(ZSTD(1)),
+  Observed Float64,
+  Expected Float64,
+  Score Float64,
+  Calls UInt64,
+  Firing UInt8,
+  Anomalous UInt8,
+  StartsAt DateTime CODEC(Delta(4), ZSTD(1))
+) ENGINE = ReplacingMergeTree
+PARTITION BY toDate(Minute)
+ORDER BY (Tenant, EdgeId, Detector, Minute)
+SETTINGS non_replicated_deduplication_window = ${DEDUP_WINDOW}`,
+  ],
+};
 
 export const MIGRATIONS: readonly Migration[] = [
   {
