@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ServerCredentials } from '@grpc/grpc-js';
 import type { KeyValue, ResourceGroup, ScopeGroup, SignalLayout } from '../schemas/otlp-common.js';
+import type { Config } from '../schemas/config.js';
 
 /** The resource attribute carrying the tenant label of the key that sent the data. */
 export const TENANT_ATTRIBUTE = 'chainwatch.tenant';
@@ -97,12 +98,8 @@ export function stampTenant<D, R extends ResourceGroup, S extends ScopeGroup, I>
   }
 }
 
-export interface TlsConfig {
-  cert_file: string;
-  key_file: string;
-  client_ca_file?: string | undefined;
-  client_auth: 'none' | 'require';
-}
+/** The `collector.tls` section (its schema requires client_ca_file with client_auth "require"). */
+export type TlsConfig = NonNullable<Config['collector']['tls']>;
 
 /** The certificate, key and client CA, read from their files (errors name the config key and the file). */
 export interface TlsMaterial {
@@ -112,8 +109,9 @@ export interface TlsMaterial {
   requireClientCert: boolean;
 }
 
-export function loadTls(config: TlsConfig, where = 'collector.tls'): TlsMaterial {
-  const read = (key: keyof TlsConfig, file: string): Buffer => {
+export function loadTls(config: TlsConfig): TlsMaterial {
+  const where = 'collector.tls';
+  const read = (key: 'cert_file' | 'key_file' | 'client_ca_file', file: string): Buffer => {
     try {
       return readFileSync(file);
     } catch (err) {
@@ -121,7 +119,6 @@ export function loadTls(config: TlsConfig, where = 'collector.tls'): TlsMaterial
     }
   };
   const requireClientCert = config.client_auth === 'require';
-  if (requireClientCert && !config.client_ca_file) throw new Error(`${where}.client_ca_file: required when client_auth is "require" (the CA that signs client certificates)`);
   return {
     cert: read('cert_file', config.cert_file),
     key: read('key_file', config.key_file),

@@ -48,10 +48,9 @@ import { errorSummary } from './errors.js';
 import { runConsumerStage, type BatchDecoder, type RunningStage } from './stage-runner.js';
 import type { Stage } from './stage.js';
 
-export type Role = 'collector' | 'storage' | 'inventory' | 'sla' | 'anomaly' | 'alerting';
-
 /** Every role: what `chainwatch start` runs in one process. */
-export const ALL_ROLES: readonly Role[] = ['collector', 'storage', 'inventory', 'sla', 'anomaly', 'alerting'];
+export const ALL_ROLES = ['collector', 'storage', 'inventory', 'sla', 'anomaly', 'alerting'] as const;
+export type Role = (typeof ALL_ROLES)[number];
 
 /** Consumer group suffixes: one group per consuming stage. */
 type ConsumerName = Role | 'logs-storage' | 'findings-storage' | 'inventory-edges';
@@ -162,6 +161,8 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
   let limitsTimer: NodeJS.Timeout | undefined;
   const limitCounts: AttributeLimitCounts = { attributesDropped: 0, valuesTruncated: 0 };
   const metrics = new PipelineMetrics();
+  /** Every role but the collector reads or writes ClickHouse. */
+  const needsClickHouse = roles.some((r) => r !== 'collector');
   const selfTracing = startSelfTracing(config, roles);
   let admin: AdminServer | null = null;
 
@@ -194,7 +195,7 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
     if (config.admin.enabled) {
       // First, so liveness answers while the rest starts; readiness waits for what the roles need.
       const checks: ReadinessCheck[] = [{ name: 'bus', check: () => bus.ping() }];
-      if (roles.some((r) => r !== 'collector')) {
+      if (needsClickHouse) {
         checks.push({
           name: 'clickhouse',
           check: async () => {
@@ -208,7 +209,7 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
     }
     await bus.start();
     if (bus instanceof KafkaBus) await ensureKafkaTopics(bus, config);
-    if (roles.some((r) => r !== 'collector')) {
+    if (needsClickHouse) {
       clickhouse = await openClickHouse(config.clickhouse);
       clickhouse.onInsert = (table, rows, seconds, ok) => metrics.inserted(table, rows, seconds, ok);
       await migrate(clickhouse);
@@ -283,7 +284,8 @@ export async function startChainwatch(config: Config, logger: Logger, roles: rea
             const received = countRecords(layout, data);
             // Records that cannot be stored are refused (partial_success); the rest go on.
             const outcome = validate(data);
-            const kept = outcome.rejected > 0 ? countRecords(layout, data) : received;
+            // validate removes exactly the records it refuses.
+            const kept = received - outcome.rejected;
             span?.setAttributes({ 'otlp.records.received': received, 'otlp.records.accepted': kept, 'otlp.records.rejected': outcome.rejected });
             if (kept === 0) {
               metrics.records(signal, received, 0, outcome.reasons);

@@ -27,7 +27,7 @@ export class ConfigError extends Error {
  * clickhouse.password). The value is read as YAML: `6` is a number, `true` a boolean,
  * `[a:9092, b:9092]` a list; quote a string that would read otherwise (`'"123"'`).
  */
-export const ENV_PREFIX = 'CHAINWATCH__';
+const ENV_PREFIX = 'CHAINWATCH__';
 
 /** Reads and validates `file` (with no file, the embedded defaults), then the environment's overrides. Throws ConfigError. */
 export async function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {

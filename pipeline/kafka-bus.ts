@@ -14,7 +14,7 @@
 import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type KafkaConfig as KafkaJsConfig, type LogEntry, type Producer } from 'kafkajs';
 import type { BatchIntentStore } from './batch-intents.js';
 import type { BatchHandler, Bus, BusMessage, ConsumedMessage, ConsumerLag, SubscribeOptions, Subscription } from './bus.js';
-import { BusUnavailableError, errorSummary, ShutdownError } from './errors.js';
+import { BusUnavailableError, errorSummary, ShutdownError, sleep } from './errors.js';
 import type { Logger } from './logger.js';
 
 export interface KafkaBusOptions {
@@ -69,6 +69,8 @@ export class KafkaBus implements Bus {
   readonly #options: KafkaBusOptions;
   #producer: Producer | null = null;
   #connecting: Promise<Producer> | null = null;
+  /** The admin client, connected on first use (#withAdmin). */
+  #admin: Promise<Admin> | null = null;
   /** Each subscription of this process, with what it reads (for the lag). */
   readonly #subscriptions = new Map<Subscription, { group: string; topic: string; consumer: Consumer; assigned: number[] }>();
   readonly #queue: PendingPublish[] = [];
@@ -112,14 +114,24 @@ export class KafkaBus implements Bus {
     return depth;
   }
 
-  /** An admin client for one task, always disconnected afterwards. */
+  /**
+   * Runs a task on the bus's admin client, connected on first use and kept: readiness probes,
+   * metric scrapes and intent reads come often, and a connection each would cost a TCP handshake
+   * and a metadata bootstrap every time. A task that fails drops the client, so the next one
+   * starts from a fresh connection.
+   */
   async #withAdmin<T>(task: (admin: Admin) => Promise<T>): Promise<T> {
-    const admin = this.#kafka.admin();
-    await admin.connect();
+    const connecting = (this.#admin ??= (async () => {
+      const admin = this.#kafka.admin();
+      await admin.connect();
+      return admin;
+    })());
     try {
-      return await task(admin);
-    } finally {
-      await admin.disconnect();
+      return await task(await connecting);
+    } catch (err) {
+      if (this.#admin === connecting) this.#admin = null;
+      await connecting.then((admin) => admin.disconnect()).catch(() => {});
+      throw err;
     }
   }
 
@@ -307,7 +319,7 @@ export class KafkaBus implements Bus {
             // Handed back (the bus contract): fetched again from its first offset, after a pause.
             this.#log.debug({ err: errorSummary(err), topic: batch.topic, partition: batch.partition, offset: messages[0]!.offset }, 'batch handed back, fetching it again');
             consumer.seek({ topic: batch.topic, partition: batch.partition, offset: messages[0]!.offset });
-            await new Promise((resolve) => setTimeout(resolve, 200));
+            await sleep(200, abort.signal);
             return;
           }
           const last = messages[messages.length - 1]!.offset;
@@ -340,6 +352,9 @@ export class KafkaBus implements Bus {
     while (this.#draining) await this.#draining;
     const producer = this.#producer ?? (this.#connecting ? await this.#connecting.catch(() => null) : null);
     await producer?.disconnect();
+    const admin = this.#admin;
+    this.#admin = null;
+    await admin?.then((a) => a.disconnect()).catch(() => {});
   }
 
   #ensureProducer(): Promise<Producer> {

@@ -47,6 +47,11 @@ class MemoryTopic {
     return this.base + this.messages.length;
   }
 
+  /** Messages not yet committed by every group. */
+  pending(): number {
+    return this.end - this.minCommitted();
+  }
+
   minCommitted(): number {
     let min = this.end;
     for (const g of this.groups.values()) min = Math.min(min, g.committed);
@@ -103,7 +108,7 @@ export class MemoryBus implements Bus {
 
   queueDepth(): number {
     let depth = 0;
-    for (const topic of this.#topics.values()) depth += topic.end - topic.minCommitted();
+    for (const topic of this.#topics.values()) depth += topic.pending();
     return depth;
   }
 
@@ -123,7 +128,7 @@ export class MemoryBus implements Bus {
     const topic = this.#topic(topicName);
     // With no group subscribed there is nobody to wait for; nothing is retained.
     if (topic.groups.size === 0) return Promise.resolve();
-    const pending = topic.end - topic.minCommitted();
+    const pending = topic.pending();
     if (pending + messages.length > this.#options.maxPendingMessages) {
       return Promise.reject(
         new BusFullError(`bus is full: ${pending} messages wait for consumers on ${topicName}`, this.#options.retryAfterMs),

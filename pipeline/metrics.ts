@@ -12,24 +12,40 @@ import type { AnsweredRequest } from '../collector/export-outcome.js';
 import type { Bus } from './bus.js';
 import type { StageStats } from './stage-runner.js';
 
-/** A running total kept elsewhere, exposed as a counter: each scrape adds what grew since the last. */
+/** A running total kept elsewhere, exposed as a counter: set to the total at each scrape. */
 function totalsCounter<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[], read: () => Iterable<[Record<L, string>, number]>): void {
-  const seen = new Map<string, number>();
   new Counter<L>({
     name,
     help,
     labelNames,
     registers: [registry],
     collect() {
-      for (const [labels, total] of read()) {
-        const key = JSON.stringify(labels);
-        const grown = total - (seen.get(key) ?? 0);
-        if (grown > 0) this.inc(labels, grown);
-        else if (!seen.has(key)) this.inc(labels, 0);
-        seen.set(key, Math.max(total, seen.get(key) ?? 0));
-      }
+      this.reset();
+      for (const [labels, total] of read()) this.inc(labels, total);
     },
   });
+}
+
+/** A level kept elsewhere, read at each scrape. */
+function levelGauge(registry: Registry, name: string, help: string, read: () => number): void {
+  new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.set(read());
+    },
+  });
+}
+
+/** Counts by key as labelled totals: `{ timeout: 3 }` → `[{ reason: 'timeout' }, 3]`. */
+function byLabel<L extends string>(label: L, counts: Readonly<Record<string, number>> | undefined): [Record<L, string>, number][] {
+  return Object.entries(counts ?? {}).map(([key, n]) => [{ [label]: key } as Record<L, string>, n]);
+}
+
+/** Alert events published by a detecting role, by status. */
+function firingResolved(role: { alertsFired: number; alertsResolved: number } | null | undefined): [Record<'status', string>, number][] {
+  return role ? byLabel('status', { firing: role.alertsFired, resolved: role.alertsResolved }) : [];
 }
 
 export interface MetricSources {
@@ -108,63 +124,18 @@ export class PipelineMetrics {
     totalsCounter(this.registry, 'chainwatch_stage_batches_total', 'Batches a consuming stage handled and committed', ['stage'], stageTotals((s) => s.batches));
     totalsCounter(this.registry, 'chainwatch_stage_retries_total', 'Stage attempts that failed and were retried (with backoff, offsets not committed)', ['stage'], stageTotals((s) => s.retries));
     totalsCounter(this.registry, 'chainwatch_records_dropped_total', 'Bus messages a stage dropped, by reason (undecodable, or refused for good by the sink)', ['stage', 'reason'], () =>
-      sources.stages().flatMap((s) => Object.entries(s.stats.droppedByReason).map(([reason, n]): [Record<'stage' | 'reason', string>, number] => [{ stage: s.name, reason }, n])),
+      sources.stages().flatMap((s) => byLabel('reason', s.stats.droppedByReason).map(([labels, n]): [Record<'stage' | 'reason', string>, number] => [{ stage: s.name, ...labels }, n])),
     );
-    totalsCounter(this.registry, 'chainwatch_redaction_matches_total', 'Values redacted, by rule family', ['family'], () =>
-      Object.entries(sources.redactionMatches()).map(([family, n]): [Record<'family', string>, number] => [{ family }, n]),
-    );
-    new Gauge({
-      name: 'chainwatch_inventory_edges_tracked',
-      help: 'Call edges whose state this worker holds in memory (the edges it owns and saw lately)',
-      registers,
-      collect() {
-        this.set(sources.edgeRegistry?.()?.trackedEdges ?? 0);
-      },
-    });
+    totalsCounter(this.registry, 'chainwatch_redaction_matches_total', 'Values redacted, by rule family', ['family'], () => byLabel('family', sources.redactionMatches()));
+    levelGauge(this.registry, 'chainwatch_inventory_edges_tracked', 'Call edges whose state this worker holds in memory (the edges it owns and saw lately)', () => sources.edgeRegistry?.()?.trackedEdges ?? 0);
     totalsCounter(this.registry, 'chainwatch_inventory_edges_loaded_total', 'Call edges whose state was rebuilt from ClickHouse (first sight after a start, rebalance or eviction)', [], () => [[{}, sources.edgeRegistry?.()?.edgesLoaded ?? 0]]);
-    totalsCounter(this.registry, 'chainwatch_posture_findings_total', 'Posture findings raised on call edges, by kind', ['kind'], () =>
-      Object.entries(sources.edgeRegistry?.()?.findingsRaised ?? {}).map(([kind, n]): [Record<'kind', string>, number] => [{ kind }, n]),
-    );
-    new Gauge({
-      name: 'chainwatch_sla_edges_tracked',
-      help: 'Call edges whose per-minute window the sla role holds here',
-      registers,
-      collect() {
-        this.set(sources.sla?.()?.windows.trackedEdges ?? 0);
-      },
-    });
-    totalsCounter(this.registry, 'chainwatch_sla_alerts_total', 'Burn-rate alert events published, by status', ['status'], () => {
-      const s = sources.sla?.();
-      return s
-        ? [
-            [{ status: 'firing' }, s.alertsFired],
-            [{ status: 'resolved' }, s.alertsResolved],
-          ]
-        : [];
-    });
-    new Gauge({
-      name: 'chainwatch_anomaly_edges_tracked',
-      help: 'Call edges whose per-minute window the anomaly role holds here',
-      registers,
-      collect() {
-        this.set(sources.anomaly?.()?.trackedEdges ?? 0);
-      },
-    });
-    totalsCounter(this.registry, 'chainwatch_anomaly_minutes_total', 'Anomalous edge minutes found, by detector', ['detector'], () =>
-      Object.entries(sources.anomaly?.()?.anomalies ?? {}).map(([detector, n]): [Record<'detector', string>, number] => [{ detector }, n]),
-    );
-    totalsCounter(this.registry, 'chainwatch_anomaly_alerts_total', 'Anomaly alert events published, by status', ['status'], () => {
-      const a = sources.anomaly?.();
-      return a
-        ? [
-            [{ status: 'firing' }, a.alertsFired],
-            [{ status: 'resolved' }, a.alertsResolved],
-          ]
-        : [];
-    });
-    totalsCounter(this.registry, 'chainwatch_alert_deliveries_total', 'Alert deliveries settled, by outcome (delivered, failed, below_min_severity, receiver_disabled)', ['outcome'], () =>
-      Object.entries(sources.alerting?.()?.deliveries ?? {}).map(([outcome, n]): [Record<'outcome', string>, number] => [{ outcome }, n]),
-    );
+    totalsCounter(this.registry, 'chainwatch_posture_findings_total', 'Posture findings raised on call edges, by kind', ['kind'], () => byLabel('kind', sources.edgeRegistry?.()?.findingsRaised));
+    levelGauge(this.registry, 'chainwatch_sla_edges_tracked', 'Call edges whose per-minute window the sla role holds here', () => sources.sla?.()?.windows.trackedEdges ?? 0);
+    totalsCounter(this.registry, 'chainwatch_sla_alerts_total', 'Burn-rate alert events published, by status', ['status'], () => firingResolved(sources.sla?.()));
+    levelGauge(this.registry, 'chainwatch_anomaly_edges_tracked', 'Call edges whose per-minute window the anomaly role holds here', () => sources.anomaly?.()?.trackedEdges ?? 0);
+    totalsCounter(this.registry, 'chainwatch_anomaly_minutes_total', 'Anomalous edge minutes found, by detector', ['detector'], () => byLabel('detector', sources.anomaly?.()?.anomalies));
+    totalsCounter(this.registry, 'chainwatch_anomaly_alerts_total', 'Anomaly alert events published, by status', ['status'], () => firingResolved(sources.anomaly?.()));
+    totalsCounter(this.registry, 'chainwatch_alert_deliveries_total', 'Alert deliveries settled, by outcome (delivered, failed, below_min_severity, receiver_disabled)', ['outcome'], () => byLabel('outcome', sources.alerting?.()?.deliveries));
     totalsCounter(this.registry, 'chainwatch_alert_delivery_attempts_total', 'Webhook requests made (each retry counts)', [], () => [[{}, sources.alerting?.()?.attempts ?? 0]]);
     totalsCounter(this.registry, 'chainwatch_attribute_limits_total', 'Attributes dropped (over the count limit) and values truncated (over the length limit)', ['action'], () => {
       const c = sources.attributeLimits();

@@ -138,9 +138,14 @@ export async function runConsumerStage<In>(options: ConsumerStageOptions<In>): P
     const attributes = { 'messaging.destination.name': batch.topic, 'messaging.destination.partition.id': String(batch.partition), 'messaging.batch.message_count': batch.messages.length, 'batch.id': ctx.batchId };
     await (options.selfTracing ?? SELF_TRACING_OFF).span(`stage ${stage.name}`, attributes, async (span) => {
       const retriesBefore = stats.retries;
+      // The intent is recorded once: nothing commits the partition between two attempts.
+      let intentRecorded = !intents;
       const stored = await withRetries(
         async () => {
-          if (intents) await intents.record(options.group, batch.topic, batch.partition, spanOf(batch));
+          if (!intentRecorded) {
+            await intents!.record(options.group, batch.topic, batch.partition, spanOf(batch));
+            intentRecorded = true;
+          }
           const output = await stage.process(input, ctx);
           for (const out of output?.publish ?? []) await bus.publish(out.topic, out.messages);
           await output?.after?.();
