@@ -33,7 +33,7 @@ import type { AlertingStageConfig, ReceiverConfig } from '../../schemas/alerting
 import { decodeAlertEvents, type AlertEvent } from '../../schemas/alerts.js';
 import { jsonLinesDecoder } from '../../schemas/json-lines.js';
 import type { ClickHouse } from '../storage/clickhouse.js';
-import { assertTableExists, insertIdempotent } from '../storage/clickhouse-insert.js';
+import { assertTableExists, insertBatchRows, queryRows } from '../storage/clickhouse-insert.js';
 import { dateTime64 } from '../storage/span-rows.js';
 import { alertmanagerPayload, webhookHeaders, webhookSigningKey } from './webhook.js';
 
@@ -170,16 +170,7 @@ export class AlertingStage implements Stage<AlertEvent[]> {
         keys.push(key);
       }
     }
-    if (rows.length > 0) {
-      await insertIdempotent(this.#ch, {
-        table: `${this.#ch.database}.${TABLE}`,
-        columns: LOG_COLUMNS,
-        data: { format: 'JSONEachRow', values: rows },
-        rows: rows.length,
-        deduplicationToken: `${ctx.batchId}/${TABLE}`,
-        signal: ctx.signal,
-      });
-    }
+    await insertBatchRows(this.#ch, TABLE, LOG_COLUMNS, rows, ctx);
     for (const key of keys) this.#remember(key);
     this.#unlogged = null;
     const failed = new Map<string, number>();
@@ -286,14 +277,14 @@ export class AlertingStage implements Stage<AlertEvent[]> {
   /** The pairs among `ids` × receivers already in the alert log, in one query. */
   async #lookUp(ids: string[], signal: AbortSignal): Promise<Set<string>> {
     const receivers = this.#receivers.map((r) => r.config.name);
-    const rs = await this.#ch.client.query({
-      query: `SELECT DISTINCT EventId, Receiver FROM ${this.#ch.database}.${TABLE} WHERE EventId IN {ids:Array(String)} AND Receiver IN {receivers:Array(String)}`,
-      query_params: { ids, receivers },
-      format: 'JSONEachRow',
-      abort_signal: signal,
-    });
+    const found = await queryRows<{ EventId: string; Receiver: string }>(
+      this.#ch,
+      `SELECT DISTINCT EventId, Receiver FROM ${this.#ch.database}.${TABLE} WHERE EventId IN {ids:Array(String)} AND Receiver IN {receivers:Array(String)}`,
+      { ids, receivers },
+      signal,
+    );
     this.pairsLookedUp += ids.length * receivers.length;
-    return new Set((await rs.json<{ EventId: string; Receiver: string }>()).map((r) => pairKey(r.EventId, r.Receiver)));
+    return new Set(found.map((r) => pairKey(r.EventId, r.Receiver)));
   }
 
   #remember(key: string): void {

@@ -43,7 +43,7 @@ import type { PlacedEdgePartial } from '../../schemas/edges.js';
 import { EdgeWindows, type EdgeIdentity, type MinuteTotals } from '../inventory/edge-windows.js';
 import type { PeerKind } from '../inventory/call-peer.js';
 import type { ClickHouse } from '../storage/clickhouse.js';
-import { assertTableExists, insertIdempotent } from '../storage/clickhouse-insert.js';
+import { assertTableExists, insertBatchRows, queryRows } from '../storage/clickhouse-insert.js';
 import { DETECTORS, judgeMinute, type Detector, type DetectorSettings, type Judgement } from './detectors.js';
 
 const TABLE = 'chainwatch_anomalies';
@@ -263,16 +263,7 @@ export class AnomalyStage implements Stage<PlacedEdgePartial[]> {
     for (const s of this.#alerts.values()) if (s.partition === partition && !held.has(s.identity.edgeId)) orphans.set(s.identity.edgeId, s.identity);
     for (const identity of orphans.values()) judgeEdge(identity, new Map());
 
-    if (rows.length > 0) {
-      await insertIdempotent(this.#ch, {
-        table: `${this.#ch.database}.${TABLE}`,
-        columns: COLUMNS,
-        data: { format: 'JSONEachRow', values: rows },
-        rows: rows.length,
-        deduplicationToken: `${ctx.batchId}/${TABLE}`,
-        signal: ctx.signal,
-      });
-    }
+    await insertBatchRows(this.#ch, TABLE, COLUMNS, rows, ctx);
 
     const after = async (): Promise<void> => {
       if (this.#generation !== generation) return; // the assignment changed meanwhile: this state is stale
@@ -335,8 +326,7 @@ export class AnomalyStage implements Stage<PlacedEdgePartial[]> {
    */
   async #rebuild(partition: number, placed: readonly PlacedEdgePartial[], watermark: number, signal: AbortSignal): Promise<number> {
     const db = this.#ch.database;
-    const query = async <T>(sql: string, params: Record<string, unknown>): Promise<T[]> =>
-      (await this.#ch.client.query({ query: sql, query_params: params, format: 'JSONEachRow', abort_signal: signal })).json<T>();
+    const query = <T>(sql: string, params: Record<string, unknown>): Promise<T[]> => queryRows<T>(this.#ch, sql, params, signal);
     const windowStart = watermark - this.#windowMinutes * 60;
     // The same rows the windows were rebuilt from: this group consumed exactly these before.
     const [before] = await query<{ n: string; w: number }>(

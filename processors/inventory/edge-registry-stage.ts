@@ -31,7 +31,7 @@ import { decodeEdgePartials, type EdgePartial, type ExampleSignal, type PlacedEd
 import { STATIC_SCHEMES } from './call-edges.js';
 import { jsonLinesDecoder } from '../../schemas/json-lines.js';
 import type { ClickHouse } from '../storage/clickhouse.js';
-import { assertTableExists, insertIdempotent } from '../storage/clickhouse-insert.js';
+import { assertTableExists, insertBatchRows, queryRows } from '../storage/clickhouse-insert.js';
 import { dateTime64 } from '../storage/span-rows.js';
 
 export const POSTURE_KINDS = ['new_edge', 'plaintext_call', 'unauthenticated_call', 'static_credential', 'long_lived_credential'] as const;
@@ -148,15 +148,13 @@ export class EdgeRegistryStage implements Stage<PlacedEdgePartial[]> {
         events.push(alertOf(kind, fold, this.#options.longLivedCredentialS));
       }
     }
-    const db = this.#ch.database;
-    const insert = (table: string, values: object[], columns: readonly string[]): Promise<void> =>
-      insertIdempotent(this.#ch, { table: `${db}.${table}`, columns, data: { format: 'JSONEachRow', values }, rows: values.length, deduplicationToken: `${ctx.batchId}/${table}`, signal: ctx.signal });
+    const insert = (table: string, values: object[], columns: readonly string[]): Promise<void> => insertBatchRows(this.#ch, table, columns, values, ctx);
     const alertsTopic = this.#options.alertsTopic;
     return {
       // The findings are announced before they are stored: once stored, a replay would not raise them again.
       publish: alertsTopic && events.length > 0 ? [{ topic: alertsTopic, messages: events.map((e) => ({ key: e.fingerprint, value: encodeAlertEvents([e]) })) }] : [],
       after: async () => {
-        if (findings.length > 0) await insert('chainwatch_posture_findings', findings, FINDING_COLUMNS);
+        await insert('chainwatch_posture_findings', findings, FINDING_COLUMNS);
         await insert('chainwatch_edges', [...folds.values()].map(registryRow), REGISTRY_COLUMNS);
         await insert('chainwatch_edge_minutes', placed.map((p) => minuteRow(p, ctx.partition)), MINUTE_COLUMNS);
         this.#remember(folds.keys(), loaded, raisedNow);
@@ -200,10 +198,7 @@ export class EdgeRegistryStage implements Stage<PlacedEdgePartial[]> {
   /** The state of edges this worker does not hold, from ClickHouse. */
   async #load(ids: string[], signal: AbortSignal): Promise<Map<string, EdgeState>> {
     const db = this.#ch.database;
-    const rows = async <T>(query: string): Promise<T[]> => {
-      const rs = await this.#ch.client.query({ query, query_params: { ids }, format: 'JSONEachRow', abort_signal: signal });
-      return rs.json<T>();
-    };
+    const rows = <T>(query: string): Promise<T[]> => queryRows<T>(this.#ch, query, { ids }, signal);
     const [registered, raised] = await Promise.all([
       rows<{ EdgeId: string }>(`SELECT DISTINCT EdgeId FROM ${db}.chainwatch_edges WHERE EdgeId IN {ids:Array(String)}`),
       rows<{ EdgeId: string; Kind: string }>(`SELECT DISTINCT EdgeId, Kind FROM ${db}.chainwatch_posture_findings WHERE EdgeId IN {ids:Array(String)}`),

@@ -23,6 +23,7 @@ import type { Logger } from '../../pipeline/logger.js';
 import type { StageContext } from '../../pipeline/stage.js';
 import { LATENCY_BUCKET_BOUNDS_MS, type EdgePartial, type PlacedEdgePartial } from '../../schemas/edges.js';
 import type { ClickHouse } from '../storage/clickhouse.js';
+import { queryRows } from '../storage/clickhouse-insert.js';
 import type { PeerKind } from './call-peer.js';
 
 /** Minutes whose sources are remembered for duplicate detection. */
@@ -185,7 +186,7 @@ export class EdgeWindows {
   async #rebuild(partition: number, placed: readonly PlacedEdgePartial[], signal: AbortSignal, mayLag: boolean): Promise<{ watermark: number }> {
     const first = BigInt(placed[0]!.offset);
     const db = this.#ch.database;
-    const query = async <T>(sql: string, params: Record<string, unknown>): Promise<T[]> => (await this.#ch.client.query({ query: sql, query_params: params, format: 'JSONEachRow', abort_signal: signal })).json<T>();
+    const query = <T>(sql: string, params: Record<string, unknown>): Promise<T[]> => queryRows<T>(this.#ch, sql, params, signal);
     // In-process (no group assignments) this runs at the process's first batch: what came before
     // is an earlier process's, all stored; only a group member on Kafka can be ahead of the inventory.
     if (mayLag && first > 0n) {

@@ -23,7 +23,7 @@ import type { SlaStageConfig } from '../../schemas/config.js';
 import type { PlacedEdgePartial } from '../../schemas/edges.js';
 import { EdgeWindows, type EdgeIdentity, type EdgeWindow } from '../inventory/edge-windows.js';
 import type { ClickHouse } from '../storage/clickhouse.js';
-import { assertTableExists, insertIdempotent } from '../storage/clickhouse-insert.js';
+import { assertTableExists, insertBatchRows, queryRows } from '../storage/clickhouse-insert.js';
 import { BURN_RATE_TIERS, evaluate, SLIS, target, type BurnRateTier, type Evaluation, type Objective, type Sli } from './burn-rates.js';
 
 /** Per tier: the minute its alert began firing (unix seconds), or 0. */
@@ -130,13 +130,10 @@ export class SlaStage implements Stage<PlacedEdgePartial[]> {
         if (ev && touchedIds.has(edge.identity.edgeId)) rows.push(statusRow(edge, sli, objective, ev, state, watermark));
       }
     }
-    const db = this.#ch.database;
     return {
       publish: events.length > 0 ? [{ topic: this.#alertsTopic, messages: events.map((e) => ({ key: e.fingerprint, value: encodeAlertEvents([e]) })) }] : [],
       after: async () => {
-        if (rows.length > 0) {
-          await insertIdempotent(this.#ch, { table: `${db}.chainwatch_slo_status`, columns: STATUS_COLUMNS, data: { format: 'JSONEachRow', values: rows }, rows: rows.length, deduplicationToken: `${ctx.batchId}/chainwatch_slo_status`, signal: ctx.signal });
-        }
+        await insertBatchRows(this.#ch, 'chainwatch_slo_status', STATUS_COLUMNS, rows, ctx);
         for (const [key, state] of next) this.#alerts.set(key, state);
         this.#evaluated.set(ctx.partition, Math.max(evaluatedThrough, watermark));
         for (const e of events) {
@@ -190,15 +187,15 @@ export class SlaStage implements Stage<PlacedEdgePartial[]> {
   async #loadAlertStates(edges: readonly EdgeWindow[], signal: AbortSignal): Promise<void> {
     if (edges.length === 0) return;
     const ids = edges.map((e) => e.identity.edgeId);
-    const rs = await this.#ch.client.query({
-      query: `SELECT EdgeId, Sli, toUnixTimestamp(argMax(if(Firing1h = 1, Since1h, toDateTime(0)), Minute)) AS s1h, toUnixTimestamp(argMax(if(Firing6h = 1, Since6h, toDateTime(0)), Minute)) AS s6h
-              FROM ${this.#ch.database}.chainwatch_slo_status WHERE EdgeId IN {ids:Array(String)} GROUP BY EdgeId, Sli`,
-      query_params: { ids },
-      format: 'JSONEachRow',
-      abort_signal: signal,
-    });
+    const latest = await queryRows<{ EdgeId: string; Sli: Sli; s1h: number; s6h: number }>(
+      this.#ch,
+      `SELECT EdgeId, Sli, toUnixTimestamp(argMax(if(Firing1h = 1, Since1h, toDateTime(0)), Minute)) AS s1h, toUnixTimestamp(argMax(if(Firing6h = 1, Since6h, toDateTime(0)), Minute)) AS s6h
+       FROM ${this.#ch.database}.chainwatch_slo_status WHERE EdgeId IN {ids:Array(String)} GROUP BY EdgeId, Sli`,
+      { ids },
+      signal,
+    );
     for (const id of ids) for (const sli of SLIS) this.#alerts.set(`${id}/${sli}`, QUIET);
-    for (const r of await rs.json<{ EdgeId: string; Sli: Sli; s1h: number; s6h: number }>()) this.#alerts.set(`${r.EdgeId}/${r.Sli}`, { '1h': r.s1h, '6h': r.s6h });
+    for (const r of latest) this.#alerts.set(`${r.EdgeId}/${r.Sli}`, { '1h': r.s1h, '6h': r.s6h });
   }
 }
 

@@ -76,6 +76,29 @@ export async function insertIdempotent(ch: ClickHouse, req: InsertRequest): Prom
   }
 }
 
+/**
+ * A stage's rows for one table of chainwatch's database, written once per batch: JSONEachRow,
+ * deduplicated by the batch id and the table (so one batch may write several tables). No rows, no
+ * insert.
+ */
+export async function insertBatchRows(ch: ClickHouse, table: string, columns: readonly string[], rows: readonly object[], ctx: { batchId: string; signal: AbortSignal }): Promise<void> {
+  if (rows.length === 0) return;
+  await insertIdempotent(ch, {
+    table: `${ch.database}.${table}`,
+    columns,
+    data: { format: 'JSONEachRow', values: rows },
+    rows: rows.length,
+    deduplicationToken: `${ctx.batchId}/${table}`,
+    signal: ctx.signal,
+  });
+}
+
+/** The rows of a query with parameters (`{name:Type}`), as objects; abandoned when `signal` aborts. */
+export async function queryRows<T>(ch: ClickHouse, query: string, params: Record<string, unknown>, signal: AbortSignal): Promise<T[]> {
+  const rs = await ch.client.query({ query, query_params: params, format: 'JSONEachRow', abort_signal: signal });
+  return rs.json<T>();
+}
+
 /** Fails fast at start-up when a table is missing: a clear error beats a retry loop. */
 export async function assertTableExists(ch: ClickHouse, table: string): Promise<void> {
   const rs = await ch.client.query({ query: `EXISTS TABLE ${table}`, format: 'JSONEachRow' });
