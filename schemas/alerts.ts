@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { PEER_KINDS } from '../processors/inventory/call-peer.js';
 import { decodeJsonLines, encodeJsonLines } from './json-lines.js';
 
-export const ALERT_SOURCES = ['sla', 'anomaly', 'inventory'] as const;
+const ALERT_SOURCES = ['sla', 'anomaly', 'inventory'] as const;
 export const ALERT_SEVERITIES = ['critical', 'warning', 'info'] as const;
 
 const isoTime = z.iso.datetime({ offset: true });
@@ -57,6 +57,17 @@ export function alertEventId(fingerprint: string, status: AlertEvent['status'], 
 
 export function encodeAlertEvents(events: readonly AlertEvent[]): Uint8Array {
   return encodeJsonLines(events);
+}
+
+/** Bus messages for the alerts topic: the events of each alert in one message keyed by its fingerprint, in order. */
+export function alertEventMessages(events: readonly AlertEvent[]): { key: string; value: Uint8Array }[] {
+  const byFingerprint = new Map<string, AlertEvent[]>();
+  for (const e of events) {
+    const list = byFingerprint.get(e.fingerprint);
+    if (list) list.push(e);
+    else byFingerprint.set(e.fingerprint, [e]);
+  }
+  return [...byFingerprint].map(([key, list]) => ({ key, value: encodeAlertEvents(list) }));
 }
 
 /** Throws an Error naming the first bad line. */

@@ -18,7 +18,7 @@ export const LATENCY_BUCKET_BOUNDS_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 250
 const count = z.number().int().nonnegative();
 
 /** Posture signals a partial keeps an example span of. */
-export const EXAMPLE_SIGNALS = ['plaintext', 'unauthenticated', 'static_credential', 'longest_credential'] as const;
+const EXAMPLE_SIGNALS = ['plaintext', 'unauthenticated', 'static_credential', 'longest_credential'] as const;
 export type ExampleSignal = (typeof EXAMPLE_SIGNALS)[number];
 
 export const edgePartialSchema = z.strictObject({

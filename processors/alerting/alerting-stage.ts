@@ -37,7 +37,7 @@ import { assertTableExists, insertBatchRows, queryRows } from '../storage/clickh
 import { dateTime64 } from '../storage/span-rows.js';
 import { alertmanagerPayload, webhookHeaders, webhookSigningKey } from './webhook.js';
 
-export const DELIVERY_OUTCOMES = ['delivered', 'failed', 'below_min_severity', 'receiver_disabled'] as const;
+const DELIVERY_OUTCOMES = ['delivered', 'failed', 'below_min_severity', 'receiver_disabled'] as const;
 export type DeliveryOutcome = (typeof DELIVERY_OUTCOMES)[number];
 
 /** Each message is JSON lines of alert events; a malformed one is dropped with a reason. */

@@ -38,7 +38,7 @@
 import type { Logger } from '../../pipeline/logger.js';
 import type { Stage, StageContext, StageOutput } from '../../pipeline/stage.js';
 import type { AnomalyStageConfig } from '../../schemas/anomaly-config.js';
-import { alertEventId, alertFingerprint, encodeAlertEvents, type AlertEvent } from '../../schemas/alerts.js';
+import { alertEventId, alertEventMessages, alertFingerprint, type AlertEvent } from '../../schemas/alerts.js';
 import type { PlacedEdgePartial } from '../../schemas/edges.js';
 import { EdgeWindows, type EdgeIdentity, type MinuteTotals } from '../inventory/edge-windows.js';
 import type { PeerKind } from '../inventory/call-peer.js';
@@ -149,11 +149,6 @@ export class AnomalyStage implements Stage<PlacedEdgePartial[]> {
   /** Edges rebuilt from ClickHouse since start. */
   get edgesLoaded(): number {
     return this.#windows.edgesLoaded;
-  }
-
-  /** Rebuilds that went on without the inventory having stored the partition up to the batch. */
-  get rebuildsIncomplete(): number {
-    return this.#windows.rebuildsIncomplete;
   }
 
   /** Alerts firing on the edges this worker holds. */
@@ -276,14 +271,8 @@ export class AnomalyStage implements Stage<PlacedEdgePartial[]> {
     };
     if (events.length === 0) return { after };
     // Events of one alert in one message, in order: they stay in order on one partition of the alerts topic.
-    const byFingerprint = new Map<string, AlertEvent[]>();
-    for (const e of events) {
-      const list = byFingerprint.get(e.fingerprint);
-      if (list) list.push(e);
-      else byFingerprint.set(e.fingerprint, [e]);
-    }
     return {
-      publish: [{ topic: this.#options.alertsTopic, messages: [...byFingerprint].map(([key, list]) => ({ key, value: encodeAlertEvents(list) })) }],
+      publish: [{ topic: this.#options.alertsTopic, messages: alertEventMessages(events) }],
       after,
     };
   }

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { IDENTITY_ATTRIBUTES } from '../redaction/types.js';
 import { LATENCY_BUCKET_BOUNDS_MS, type EdgePartial, type ExampleSignal } from '../../schemas/edges.js';
 import type { KeyValue } from '../../schemas/otlp-common.js';
-import { SpanKind, StatusCode, type TracesData } from '../../schemas/otlp-traces.js';
+import { SpanKind, StatusCode, type Span, type TracesData } from '../../schemas/otlp-traces.js';
 import { callPeer, stringAttribute, type PeerKind } from './call-peer.js';
 
 /** Auth schemes whose credential is a static secret rather than an issued, expiring token. */
@@ -52,7 +52,8 @@ function bucketOf(ms: number): number {
  * batch (the same on every replay of it).
  */
 export function edgePartials(requests: readonly TracesData[], source: string): EdgePartial[] {
-  const byKey = new Map<string, EdgePartial & { schemes: Set<string>; firstNs: bigint; lastNs: bigint }>();
+  type Example = { ns: bigint; span: Span };
+  const byKey = new Map<string, EdgePartial & { schemes: Set<string>; firstNs: bigint; lastNs: bigint; found: Partial<Record<ExampleSignal, Example>> }>();
   for (const request of requests) {
     for (const rs of request.resourceSpans) {
       const resourceAttributes = rs.resource?.attributes ?? [];
@@ -63,13 +64,13 @@ export function edgePartials(requests: readonly TracesData[], source: string): E
           if (span.kind !== SpanKind.CLIENT && span.kind !== SpanKind.PRODUCER) continue;
           const peer = callPeer(span.attributes);
           if (!peer) continue;
-          const id = edgeId(tenant, service, peer.kind, peer.peer);
           const minute = Number(span.startTimeUnixNano / 60_000_000_000n) * 60;
-          const key = `${id}/${minute}`;
+          // The edge's identity as the key: its hash is taken once per partial, not per span.
+          const key = `${tenant}\0${service}\0${peer.kind}\0${peer.peer}\0${minute}`;
           let p = byKey.get(key);
           if (!p) {
             p = {
-              edge_id: id,
+              edge_id: edgeId(tenant, service, peer.kind, peer.peer),
               tenant,
               service,
               peer: peer.peer,
@@ -90,6 +91,7 @@ export function edgePartials(requests: readonly TracesData[], source: string): E
               trace_id: span.traceId,
               span_id: span.spanId,
               examples: {},
+              found: {},
               schemes: new Set(),
               firstNs: span.startTimeUnixNano,
               lastNs: span.startTimeUnixNano,
@@ -99,9 +101,11 @@ export function edgePartials(requests: readonly TracesData[], source: string): E
           const ms = span.endTimeUnixNano > span.startTimeUnixNano ? Number(span.endTimeUnixNano - span.startTimeUnixNano) / 1e6 : 0;
           p.calls++;
           const start = span.startTimeUnixNano;
-          const example = (signal: ExampleSignal, replace = (prev: bigint) => start < prev): void => {
-            const prev = p.examples[signal];
-            if (!prev || replace(BigInt(prev.ns))) p.examples[signal] = { ns: start.toString(), trace_id: span.traceId, span_id: span.spanId };
+          const found = p.found;
+          /** The span as the example of a signal when it is the earliest (or `always`). */
+          const example = (signal: ExampleSignal, always = false): void => {
+            const prev = found[signal];
+            if (always || !prev || start < prev.ns) found[signal] = { ns: start, span };
           };
           if (span.status?.code === StatusCode.ERROR) p.errors++;
           if (isPlaintext(span.attributes)) {
@@ -120,7 +124,7 @@ export function edgePartials(requests: readonly TracesData[], source: string): E
           const lifetime = intAttribute(span.attributes, IDENTITY_ATTRIBUTES.lifetimeS);
           if (lifetime > p.max_credential_lifetime_s) {
             p.max_credential_lifetime_s = lifetime;
-            example('longest_credential', () => true);
+            example('longest_credential', true);
           }
           p.duration_sum_ms += ms;
           p.duration_max_ms = Math.max(p.duration_max_ms, ms);
@@ -135,10 +139,11 @@ export function edgePartials(requests: readonly TracesData[], source: string): E
       }
     }
   }
-  return [...byKey.values()].map(({ schemes, firstNs, lastNs, ...partial }) => ({
+  return [...byKey.values()].map(({ schemes, firstNs, lastNs, found, ...partial }) => ({
     ...partial,
     auth_schemes: [...schemes].sort(),
     first_ns: firstNs.toString(),
     last_ns: lastNs.toString(),
+    examples: Object.fromEntries(Object.entries(found).map(([signal, e]) => [signal, { ns: e.ns.toString(), trace_id: e.span.traceId, span_id: e.span.spanId }])),
   }));
 }

@@ -25,7 +25,7 @@
  * event ids, and their insert is deduplicated by its token.
  */
 import type { Stage, StageContext, StageOutput } from '../../pipeline/stage.js';
-import { alertEventId, alertFingerprint, encodeAlertEvents, type AlertEvent } from '../../schemas/alerts.js';
+import { alertEventId, alertEventMessages, alertFingerprint, type AlertEvent } from '../../schemas/alerts.js';
 import type { BatchDecoder } from '../../pipeline/stage-runner.js';
 import { decodeEdgePartials, type EdgePartial, type ExampleSignal, type PlacedEdgePartial } from '../../schemas/edges.js';
 import { STATIC_SCHEMES } from './call-edges.js';
@@ -34,7 +34,7 @@ import type { ClickHouse } from '../storage/clickhouse.js';
 import { assertTableExists, insertBatchRows, queryRows } from '../storage/clickhouse-insert.js';
 import { dateTime64 } from '../storage/span-rows.js';
 
-export const POSTURE_KINDS = ['new_edge', 'plaintext_call', 'unauthenticated_call', 'static_credential', 'long_lived_credential'] as const;
+const POSTURE_KINDS = ['new_edge', 'plaintext_call', 'unauthenticated_call', 'static_credential', 'long_lived_credential'] as const;
 export type PostureKind = (typeof POSTURE_KINDS)[number];
 
 const SEVERITY: Readonly<Record<PostureKind, 'high' | 'medium' | 'low'>> = {
@@ -152,7 +152,7 @@ export class EdgeRegistryStage implements Stage<PlacedEdgePartial[]> {
     const alertsTopic = this.#options.alertsTopic;
     return {
       // The findings are announced before they are stored: once stored, a replay would not raise them again.
-      publish: alertsTopic && events.length > 0 ? [{ topic: alertsTopic, messages: events.map((e) => ({ key: e.fingerprint, value: encodeAlertEvents([e]) })) }] : [],
+      publish: alertsTopic && events.length > 0 ? [{ topic: alertsTopic, messages: alertEventMessages(events) }] : [],
       after: async () => {
         await insert('chainwatch_posture_findings', findings, FINDING_COLUMNS);
         await insert('chainwatch_edges', [...folds.values()].map(registryRow), REGISTRY_COLUMNS);

@@ -17,8 +17,6 @@ import { edgePartials } from './call-edges.js';
 export class InventoryStage implements Stage<TracesData[]> {
   readonly name = 'inventory';
   readonly #edgesTopic: string;
-  /** Partials computed since start (a replayed batch counts again). */
-  partials = 0;
 
   constructor(options: { edgesTopic: string }) {
     this.#edgesTopic = options.edgesTopic;
@@ -29,7 +27,6 @@ export class InventoryStage implements Stage<TracesData[]> {
   async process(requests: TracesData[], ctx: StageContext): Promise<StageOutput> {
     const byEdge = new Map<string, EdgePartial[]>();
     for (const p of edgePartials(requests, ctx.batchId)) {
-      this.partials++;
       const list = byEdge.get(p.edge_id);
       if (list) list.push(p);
       else byEdge.set(p.edge_id, [p]);

@@ -18,7 +18,7 @@
  */
 import type { Logger } from '../../pipeline/logger.js';
 import type { Stage, StageContext, StageOutput } from '../../pipeline/stage.js';
-import { alertEventId, alertFingerprint, encodeAlertEvents, type AlertEvent } from '../../schemas/alerts.js';
+import { alertEventId, alertEventMessages, alertFingerprint, type AlertEvent } from '../../schemas/alerts.js';
 import type { SlaStageConfig } from '../../schemas/config.js';
 import type { PlacedEdgePartial } from '../../schemas/edges.js';
 import { EdgeWindows, type EdgeIdentity, type EdgeWindow } from '../inventory/edge-windows.js';
@@ -91,20 +91,27 @@ export class SlaStage implements Stage<PlacedEdgePartial[]> {
     // this batch finds the windows already holding it and must evaluate (and announce) it again.
     if (!this.#evaluated.has(ctx.partition)) this.#evaluated.set(ctx.partition, previous);
     const evaluatedThrough = this.#evaluated.get(ctx.partition)!;
-    const edges = this.windows.edgesOf(ctx.partition).filter((e) => this.objectiveOf(e.identity) !== null);
-    await this.#loadAlertStates(edges.filter((e) => !this.#alerts.has(`${e.identity.edgeId}/availability`)), ctx.signal);
-
     // Every minute the watermark passed is evaluated in turn, so when an alert fires or resolves
     // does not depend on how the stream was cut into batches (at most the last MAX_STEPS minutes).
+    // Most batches pass none: their calls count in the windows of the minutes to come.
     const first = evaluatedThrough === 0 ? Math.min(...placed.map((p) => p.partial.minute)) : evaluatedThrough + 60;
     const steps: number[] = [];
     for (let t = Math.max(first, watermark - (MAX_STEPS - 1) * 60); t <= watermark; t += 60) steps.push(t);
+    if (steps.length === 0) return {};
+
+    const edges = this.windows.edgesOf(ctx.partition).flatMap((edge) => {
+      const objective = this.objectiveOf(edge.identity);
+      return objective ? [{ edge, objective }] : [];
+    });
+    await this.#loadAlertStates(
+      edges.filter(({ edge }) => !this.#alerts.has(`${edge.identity.edgeId}/availability`)).map(({ edge }) => edge),
+      ctx.signal,
+    );
     const touchedIds = new Set(touched.map((e) => e.identity.edgeId));
     const events: AlertEvent[] = [];
     const rows: object[] = [];
     const next = new Map<string, AlertState>();
-    for (const edge of edges) {
-      const objective = this.objectiveOf(edge.identity)!;
+    for (const { edge, objective } of edges) {
       for (const sli of SLIS) {
         const key = `${edge.identity.edgeId}/${sli}`;
         const before = this.#alerts.get(key) ?? QUIET;
@@ -131,7 +138,7 @@ export class SlaStage implements Stage<PlacedEdgePartial[]> {
       }
     }
     return {
-      publish: events.length > 0 ? [{ topic: this.#alertsTopic, messages: events.map((e) => ({ key: e.fingerprint, value: encodeAlertEvents([e]) })) }] : [],
+      publish: events.length > 0 ? [{ topic: this.#alertsTopic, messages: alertEventMessages(events) }] : [],
       after: async () => {
         await insertBatchRows(this.#ch, 'chainwatch_slo_status', STATUS_COLUMNS, rows, ctx);
         for (const [key, state] of next) this.#alerts.set(key, state);
