@@ -9,7 +9,7 @@
  * often carries a token of its own (path or query), and the secret signs every delivery.
  */
 import { z } from 'zod';
-import { consumerStageFields, positiveInt } from './config-fields.js';
+import { checkRetryRange, consumerStageFields, positiveInt } from './config-fields.js';
 import { ALERT_SEVERITIES } from './alerts.js';
 
 
@@ -93,9 +93,8 @@ export const alertingStageConfigSchema = z
       if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['receivers', i, 'name'], message: `duplicate receiver name: the same as receivers[${first}]` });
       else seen.set(r.name, i);
     });
-    for (const [max, initial] of [['retry_max_ms', 'retry_initial_ms'], ['delivery_max_ms', 'delivery_initial_ms']] as const) {
-      if (cfg[max] < cfg[initial]) ctx.addIssue({ code: 'custom', path: [max], message: `must be at least ${initial} (${cfg[initial]})` });
-    }
+    checkRetryRange(cfg, ctx);
+    if (cfg.delivery_max_ms < cfg.delivery_initial_ms) ctx.addIssue({ code: 'custom', path: ['delivery_max_ms'], message: `must be at least delivery_initial_ms (${cfg.delivery_initial_ms})` });
   })
   .prefault({});
 

@@ -9,7 +9,7 @@
  * `superRefine` with the path of the offending key.
  */
 import { z } from 'zod';
-import { consumerStageFields, describe, positiveInt } from './config-fields.js';
+import { checkRetryRange, consumerStageFields, describe, positiveInt } from './config-fields.js';
 
 /** A whole number of minutes in [min, max]. */
 const minutes = (min: number, max: number) => {
@@ -51,9 +51,7 @@ export const anomalyStageConfigSchema = z
      */
     close_after_minutes: minutes(1, 60).default(2),
   })
-  .superRefine((cfg, ctx) => {
-    if (cfg.retry_max_ms < cfg.retry_initial_ms) ctx.addIssue({ code: 'custom', path: ['retry_max_ms'], message: `must be at least retry_initial_ms (${cfg.retry_initial_ms})` });
-  })
+  .superRefine(checkRetryRange)
   .prefault({});
 
 export type AnomalyStageConfig = z.infer<typeof anomalyStageConfigSchema>;

@@ -4,6 +4,7 @@
  * words its errors the same way.
  */
 import { z } from 'zod';
+import type { RefinementCtx } from 'zod';
 
 /** A value as it should appear in an error message: short, typed, never the whole input. */
 export function describe(value: unknown): string {
@@ -37,4 +38,9 @@ export function consumerStageFields(batchSize = 1000) {
     retry_initial_ms: positiveInt().default(100),
     retry_max_ms: positiveInt().default(10_000),
   };
+}
+
+/** The backoff cap of a consuming stage may not be below its first delay (the issue names the key). */
+export function checkRetryRange(cfg: { retry_initial_ms: number; retry_max_ms: number }, ctx: RefinementCtx): void {
+  if (cfg.retry_max_ms < cfg.retry_initial_ms) ctx.addIssue({ code: 'custom', path: ['retry_max_ms'], message: `must be at least retry_initial_ms (${cfg.retry_initial_ms})` });
 }

@@ -6,7 +6,7 @@
  * all, `parseConfig({})` gives the embedded default: in-process bus, embedded ClickHouse engine.
  */
 import { z } from 'zod';
-import { consumerStageFields, describe, positiveInt } from './config-fields.js';
+import { checkRetryRange, consumerStageFields, describe, positiveInt } from './config-fields.js';
 import { alertingStageConfigSchema } from './alerting-config.js';
 import { anomalyStageConfigSchema } from './anomaly-config.js';
 import { demoConfigSchema } from './demo-config.js';
@@ -236,7 +236,7 @@ export const clickhouseConfigSchema = z
 
 const consumer = consumerStageFields();
 
-export const storageStageConfigSchema = z.strictObject(consumer).prefault({});
+export const storageStageConfigSchema = z.strictObject(consumer).superRefine(checkRetryRange).prefault({});
 
 /** The inventory: call edges, their per-minute statistics and posture findings. */
 export const inventoryStageConfigSchema = z
@@ -247,6 +247,7 @@ export const inventoryStageConfigSchema = z
     /** Call edges whose state one worker keeps in memory; more are reloaded from ClickHouse when seen. @default 100000 */
     max_tracked_edges: positiveInt().default(100_000),
   })
+  .superRefine(checkRetryRange)
   .prefault({});
 
 const ratio = z
@@ -289,6 +290,7 @@ export const slaStageConfigSchema = z
     /** Windows with fewer calls than this never page: a handful of errors on a quiet edge is not an outage. @default 20 */
     min_calls: positiveInt().default(20),
   })
+  .superRefine(checkRetryRange)
   .prefault({});
 
 /** The admin port: /healthz, /readyz and Prometheus /metrics. */
@@ -367,12 +369,6 @@ export const configSchema = z
     }
     if (cfg.clickhouse.kind === 'server' && !cfg.clickhouse.url) {
       ctx.addIssue({ code: 'custom', path: ['clickhouse', 'url'], message: 'required when clickhouse.kind is "server"' });
-    }
-    for (const stage of ['storage', 'inventory', 'sla'] as const) {
-      const { retry_max_ms: max, retry_initial_ms: initial } = cfg.stages[stage];
-      if (max < initial) {
-        ctx.addIssue({ code: 'custom', path: ['stages', stage, 'retry_max_ms'], message: `must be at least stages.${stage}.retry_initial_ms (${initial})` });
-      }
     }
   });
 

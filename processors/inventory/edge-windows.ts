@@ -74,6 +74,12 @@ export interface AppliedBatch {
   previous: number;
 }
 
+interface PartitionState {
+  watermark: number;
+  /** Every edge of the partition holds no minute at or before this one (the last full trim). */
+  trimmedTo: number;
+}
+
 const emptyTotals = (): MinuteTotals => ({ calls: 0, errors: 0, durationSumMs: 0, latencyBuckets: new Array<number>(LATENCY_BUCKET_BOUNDS_MS.length + 1).fill(0) });
 
 function addTotals(into: MinuteTotals, p: Pick<EdgePartial, 'calls' | 'errors' | 'duration_sum_ms' | 'latency_buckets'>): void {
@@ -89,7 +95,7 @@ export class EdgeWindows {
   /** Partition → edge id → window. */
   readonly #edges = new Map<number, Map<string, EdgeWindow>>();
   /** Partitions rebuilt in this assignment, with their watermark. */
-  readonly #partitions = new Map<number, { watermark: number }>();
+  readonly #partitions = new Map<number, PartitionState>();
   /** `edge/minute/source` of partials counted lately; insertion order is age. */
   readonly #recent = new Set<string>();
   /** Per partition waiting for the inventory: since when. */
@@ -152,7 +158,7 @@ export class EdgeWindows {
       if (p.minute > state.watermark) state.watermark = p.minute;
     }
     this.#partitions.set(ctx.partition, state);
-    this.#trim(ctx.partition, state.watermark);
+    this.#trim(ctx.partition, state, touched.values());
     return { touched: [...touched.values()], watermark: state.watermark, previous };
   }
 
@@ -172,18 +178,24 @@ export class EdgeWindows {
     if (this.#recent.size > MAX_RECENT_SOURCES) this.#recent.delete(this.#recent.values().next().value!);
   }
 
-  /** Drops minutes that left the window, and edges left with none. */
-  #trim(partition: number, watermark: number): void {
-    const oldest = watermark - this.#options.windowMinutes * 60;
+  /**
+   * Drops minutes that left the window, and edges left with none. A pass over every edge of the
+   * partition only when the window's start moved (about once a minute); otherwise only the edges
+   * this batch touched can hold a minute before it (a late partial).
+   */
+  #trim(partition: number, state: PartitionState, touched: Iterable<EdgeWindow>): void {
+    const oldest = state.watermark - this.#options.windowMinutes * 60;
     const edges = this.#edges.get(partition);
     if (!edges) return;
-    for (const [id, edge] of edges) {
+    const moved = oldest > state.trimmedTo;
+    for (const edge of moved ? edges.values() : touched) {
       for (const minute of edge.minutes.keys()) if (minute <= oldest) edge.minutes.delete(minute);
-      if (edge.minutes.size === 0) edges.delete(id);
+      if (edge.minutes.size === 0) edges.delete(edge.identity.edgeId);
     }
+    if (moved) state.trimmedTo = oldest;
   }
 
-  async #rebuild(partition: number, placed: readonly PlacedEdgePartial[], signal: AbortSignal, mayLag: boolean): Promise<{ watermark: number }> {
+  async #rebuild(partition: number, placed: readonly PlacedEdgePartial[], signal: AbortSignal, mayLag: boolean): Promise<PartitionState> {
     const first = BigInt(placed[0]!.offset);
     const db = this.#ch.database;
     const query = <T>(sql: string, params: Record<string, unknown>): Promise<T[]> => queryRows<T>(this.#ch, sql, params, signal);
@@ -235,6 +247,6 @@ export class EdgeWindows {
     );
     for (const { k } of recent) this.#remember(k);
     this.edgesLoaded += loaded.size;
-    return { watermark };
+    return { watermark, trimmedTo: -Infinity };
   }
 }
