@@ -1,13 +1,12 @@
 /**
  * The alerting stage against real webhook receivers (node:http on 127.0.0.1, ephemeral ports) and
  * the real embedded ClickHouse engine: what a receiver gets (signed as Standard Webhooks says,
- * checked by a verifier written here from the specification; shaped as Alertmanager's webhook),
- * how each answer is handled (retried, given up, receiver disabled), that a replayed or restarted
- * batch pages nobody twice, and that the config and the alert log table are what they claim.
+ * checked by the verifier in test/harness/webhooks.ts, written from the specification; shaped as
+ * Alertmanager's webhook), how each answer is handled (retried, given up, receiver disabled), that
+ * a replayed or restarted batch pages nobody twice, and that the config and the alert log table
+ * are what they claim.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -18,8 +17,9 @@ import { alertingStageConfigSchema, type AlertingStageConfig } from '../../schem
 import { alertEventId, alertEventSchema, alertFingerprint, encodeAlertEvents, type AlertEvent } from '../../schemas/alerts.js';
 import { ALERT_LOG_MIGRATION } from '../../schemas/clickhouse/migrations.js';
 import { clusterStatements } from '../../schemas/clickhouse/cluster-ddl.js';
-import { verifyWebhookSignature } from '../../test/harness/webhooks.js';
+import { startWebhookReceiver, verifyWebhookSignature } from '../../test/harness/webhooks.js';
 import { testEngineDir, uniqueName } from '../../test/harness/chainwatch.js';
+import { waitFor } from '../../test/harness/wait-for.js';
 import { migrate, openClickHouse, type ClickHouse } from '../storage/clickhouse.js';
 import { AlertingStage, decodeAlertMessages } from './alerting-stage.js';
 import type { AlertmanagerWebhook } from './webhook.js';
@@ -27,70 +27,10 @@ import type { AlertmanagerWebhook } from './webhook.js';
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 const STARTS_AT = '2025-11-23T12:00:00.123456789Z';
 
-interface Received {
-  path: string;
-  id: string;
-  headers: IncomingMessage['headers'];
-  body: string;
-  at: number;
-  answeredAt: number | null;
-}
-
-interface Reply {
-  status: number;
-  headers?: Record<string, string>;
-  delayMs?: number;
-  /** Never answer (until the server closes). */
-  hang?: boolean;
-}
-
-interface WebhookServer {
-  url: string;
-  received: Received[];
-  /** Requests seen for one webhook-id (path optional). */
-  count(id: string, path?: string): number;
-  close(): Promise<void>;
-}
-
-/** A webhook receiver on an ephemeral port; `answer` decides each reply, given the request and how many with its id came before. */
-async function webhookServer(answer: (r: Received, before: number) => Reply = () => ({ status: 200 })): Promise<WebhookServer> {
-  const received: Received[] = [];
-  const count = (id: string, path?: string): number => received.filter((r) => r.id === id && (path === undefined || r.path === path)).length;
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const id = String(req.headers['webhook-id'] ?? '');
-      const r: Received = { path: req.url ?? '', id, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: performance.now(), answeredAt: null };
-      const before = count(id, r.path);
-      received.push(r);
-      const reply = answer(r, before);
-      if (reply.hang) return;
-      setTimeout(() => {
-        r.answeredAt = performance.now();
-        res.writeHead(reply.status, reply.headers ?? {});
-        res.end('ok');
-      }, reply.delayMs ?? 0);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    received,
-    count,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
 /** A port nothing listens on (a server's, after it closed). */
 async function closedPort(): Promise<number> {
-  const s = await webhookServer();
-  const port = Number(new URL(s.url).port);
+  const s = await startWebhookReceiver();
+  const port = Number(new URL(s.origin).port);
   await s.close();
   return port;
 }
@@ -191,10 +131,10 @@ describe('alerting stage', () => {
   });
 
   it('delivers signed Alertmanager webhooks, the events of one alert in order, and logs each delivery', async () => {
-    const server = await webhookServer();
+    const server = await startWebhookReceiver();
     try {
       const nowMs = Date.now();
-      const s = stage(config([{ name: 'oncall', url: `${server.url}/hook?team=payments` }]), { now: () => nowMs });
+      const s = stage(config([{ name: 'oncall', url: `${server.origin}/hook?team=payments` }]), { now: () => nowMs });
       await s.start();
       const edge = newEdge();
       const firing = alertEvent(edge, 'firing');
@@ -253,12 +193,12 @@ describe('alerting stage', () => {
   });
 
   it('retries 503 and delivers on the third attempt, each attempt signed; gives up on 400 after one', async () => {
-    const flaky = await webhookServer((_r, before) => ({ status: before < 2 ? 503 : 200 }));
-    const refusing = await webhookServer(() => ({ status: 400 }));
+    const flaky = await startWebhookReceiver((_r, before) => ({ status: before < 2 ? 503 : 200 }));
+    const refusing = await startWebhookReceiver(() => ({ status: 400 }));
     try {
       const s = stage(config([
-        { name: 'flaky', url: flaky.url, max_attempts: 5 },
-        { name: 'refusing', url: refusing.url, max_attempts: 5 },
+        { name: 'flaky', url: flaky.origin, max_attempts: 5 },
+        { name: 'refusing', url: refusing.origin, max_attempts: 5 },
       ]));
       const e = alertEvent(newEdge());
       await s.process([e], ctx('b/0/0-0'));
@@ -278,11 +218,11 @@ describe('alerting stage', () => {
   });
 
   it('gives up after max_attempts on timeouts and refused connections, with a reason that names neither host nor port', async () => {
-    const slow = await webhookServer(() => ({ status: 200, delayMs: 2000 }));
+    const slow = await startWebhookReceiver(() => ({ status: 200, delayMs: 2000 }));
     const port = await closedPort();
     try {
       const s = stage(config([
-        { name: 'slow', url: slow.url, timeout_ms: 100, max_attempts: 2 },
+        { name: 'slow', url: slow.origin, timeout_ms: 100, max_attempts: 2 },
         { name: 'down', url: `http://127.0.0.1:${port}/hook`, max_attempts: 3 },
       ]));
       const e = alertEvent(newEdge());
@@ -303,10 +243,10 @@ describe('alerting stage', () => {
   });
 
   it('honours Retry-After in seconds, capped by delivery_max_ms', async () => {
-    const server = await webhookServer((_r, before) => (before === 0 ? { status: 429, headers: { 'retry-after': '5' } } : { status: 200 }));
+    const server = await startWebhookReceiver((_r, before) => (before === 0 ? { status: 429, headers: { 'retry-after': '5' } } : { status: 200 }));
     try {
       // Without the header the delay would be at most 1 ms; with it, 5 s capped to 300 ms.
-      const s = stage(config([{ name: 'limited', url: server.url }], { delivery_initial_ms: 1, delivery_max_ms: 300 }));
+      const s = stage(config([{ name: 'limited', url: server.origin }], { delivery_initial_ms: 1, delivery_max_ms: 300 }));
       const e = alertEvent(newEdge());
       await s.process([e], ctx('d/0/0-0'));
       const [a, b] = server.received;
@@ -325,9 +265,9 @@ describe('alerting stage', () => {
     const fFiring = alertEvent(fEdge, 'firing');
     const fResolved = alertEvent(fEdge, 'resolved');
     const other = alertEvent(newEdge(), 'firing');
-    const server = await webhookServer((r, before) => (r.id === fFiring.id && before === 0 ? { status: 503, delayMs: 300 } : { status: 200 }));
+    const server = await startWebhookReceiver((r, before) => (r.id === fFiring.id && before === 0 ? { status: 503, delayMs: 300 } : { status: 200 }));
     try {
-      const s = stage(config([{ name: 'ordered', url: server.url }]));
+      const s = stage(config([{ name: 'ordered', url: server.origin }]));
       await s.process([fFiring, other, fResolved], ctx('e/0/0-2'));
       const firingTries = server.received.filter((r) => r.id === fFiring.id);
       const resolution = server.received.find((r) => r.id === fResolved.id)!;
@@ -343,12 +283,12 @@ describe('alerting stage', () => {
   });
 
   it('sends each receiver only the events at or above its min_severity, and logs the others as below_min_severity', async () => {
-    const server = await webhookServer();
+    const server = await startWebhookReceiver();
     try {
       const s = stage(config([
-        { name: 'pager', url: `${server.url}/pager`, min_severity: 'critical' },
-        { name: 'chat', url: `${server.url}/chat`, min_severity: 'info' },
-        { name: 'default', url: `${server.url}/default` },
+        { name: 'pager', url: `${server.origin}/pager`, min_severity: 'critical' },
+        { name: 'chat', url: `${server.origin}/chat`, min_severity: 'info' },
+        { name: 'default', url: `${server.origin}/default` },
       ]));
       const info = alertEvent(newEdge(), 'firing', 'info');
       const warning = alertEvent(newEdge(), 'firing', 'warning');
@@ -371,12 +311,12 @@ describe('alerting stage', () => {
   });
 
   it('disables a receiver that answers 410 for the life of the process: later events are logged receiver_disabled and not sent', async () => {
-    const gone = await webhookServer(() => ({ status: 410 }));
-    const ok = await webhookServer();
+    const gone = await startWebhookReceiver(() => ({ status: 410 }));
+    const ok = await startWebhookReceiver();
     const goneSecret = `whsec_${randomBytes(32).toString('base64')}`;
     const { logger, lines, text } = capturingLogger();
     try {
-      const s = stage(config([{ name: 'old-endpoint', url: `${gone.url}/hook`, secret: goneSecret }, { name: 'current', url: ok.url }]), { logger });
+      const s = stage(config([{ name: 'old-endpoint', url: gone.url, secret: goneSecret }, { name: 'current', url: ok.origin }]), { logger });
       const a = alertEvent(newEdge());
       const b = alertEvent(newEdge());
       const c = alertEvent(newEdge());
@@ -404,11 +344,11 @@ describe('alerting stage', () => {
   });
 
   it('does not deliver a replayed batch again, in this process or after a restart, and logs one row per event and receiver', async () => {
-    const server = await webhookServer();
+    const server = await startWebhookReceiver();
     try {
       const cfg = config([
-        { name: 'first', url: `${server.url}/first` },
-        { name: 'second', url: `${server.url}/second` },
+        { name: 'first', url: `${server.origin}/first` },
+        { name: 'second', url: `${server.origin}/second` },
       ]);
       const e1 = alertEvent(newEdge());
       const e2 = alertEvent(newEdge());
@@ -441,7 +381,7 @@ describe('alerting stage', () => {
   });
 
   it('logs a batch whose log insert failed on its retry without delivering again', async () => {
-    const server = await webhookServer();
+    const server = await startWebhookReceiver();
     let failingInserts = 1;
     const client = new Proxy(ch.client, {
       get(target, prop) {
@@ -456,7 +396,7 @@ describe('alerting stage', () => {
       },
     });
     try {
-      const s = stage(config([{ name: 'once', url: server.url }]), { clickhouse: { ...ch, client } });
+      const s = stage(config([{ name: 'once', url: server.origin }]), { clickhouse: { ...ch, client } });
       const events = [alertEvent(newEdge()), alertEvent(newEdge())];
       await expect(s.process(events, ctx('i/0/0-1'))).rejects.toThrow(/insert of 2 rows/);
       expect(await logRows(events)).toHaveLength(0);
@@ -470,17 +410,16 @@ describe('alerting stage', () => {
   });
 
   it('stops promptly when aborted during a retry wait or a request in flight, logging nothing', async () => {
-    const waiting = await webhookServer(() => ({ status: 503, headers: { 'retry-after': '30' } }));
-    const hanging = await webhookServer(() => ({ status: 200, hang: true }));
+    const waiting = await startWebhookReceiver(() => ({ status: 503, headers: { 'retry-after': '30' } }));
+    const hanging = await startWebhookReceiver(() => ({ status: 200, hang: true }));
     try {
       for (const [server, name] of [[waiting, 'waiting'], [hanging, 'hanging']] as const) {
-        const s = stage(config([{ name, url: server.url, timeout_ms: 30_000, max_attempts: 5 }], { delivery_initial_ms: 30_000, delivery_max_ms: 60_000 }));
+        const s = stage(config([{ name, url: server.origin, timeout_ms: 30_000, max_attempts: 5 }], { delivery_initial_ms: 30_000, delivery_max_ms: 60_000 }));
         const e = alertEvent(newEdge());
         const abort = new AbortController();
         const processing = s.process([e], ctx(`j/${name}/0-0`, abort.signal));
         processing.catch(() => {});
-        const deadline = Date.now() + 5000;
-        while (server.received.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+        await waitFor('the first request', async () => server.received.length > 0, 5000);
         expect(server.received).toHaveLength(1);
         const aborted = performance.now();
         abort.abort();

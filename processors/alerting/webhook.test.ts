@@ -1,7 +1,8 @@
 /**
  * The request builder on its own: the signature is the Standard Webhooks one (the specification's
  * published test vector, reproduced), and the body is an Alertmanager version 4 webhook. Signatures
- * of real deliveries are checked by an independent verifier in alerting-stage.test.ts.
+ * of real deliveries are checked by an independent verifier (test/harness/webhooks.ts) in
+ * alerting-stage.test.ts and the e2e alert test.
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';

@@ -26,6 +26,7 @@ import { ANOMALY_MIGRATION, MIGRATIONS } from '../../schemas/clickhouse/migratio
 import type { PlacedEdgePartial } from '../../schemas/edges.js';
 import { createSpan, createTracesData, SpanKind, StatusCode, type Span, type TracesData } from '../../schemas/otlp-traces.js';
 import { testEngineDir, uniqueName } from '../../test/harness/chainwatch.js';
+import { processAndStore } from '../../test/harness/stages.js';
 import { edgeId, edgePartials } from '../inventory/call-edges.js';
 import { EdgeRegistryStage } from '../inventory/edge-registry-stage.js';
 import { migrate, openClickHouse, type ClickHouse } from '../storage/clickhouse.js';
@@ -164,19 +165,15 @@ describe('anomaly stage', () => {
   /** The inventory's edge owner stores the partition's partials first (the windows rebuild from them). */
   async function store(batches: readonly Batch[], partition: number): Promise<void> {
     const registry = new EdgeRegistryStage({ clickhouse: ch, longLivedCredentialS: 86_400, maxTrackedEdges: 1000 });
-    for (const b of batches) {
-      const out = await registry.process(b.placed, ctx(b, partition));
-      await out?.after?.();
-    }
+    for (const b of batches) await processAndStore(registry, b.placed, ctx(b, partition));
   }
 
   /** Runs batches [from, to) through a stage as the runner does: process, publish, then `after`. */
   async function feed(s: AnomalyStage, batches: readonly Batch[], from: number, to: number, partition: number, generation?: number): Promise<Published[]> {
     const published: Published[] = [];
     for (const b of batches.slice(from, to)) {
-      const out = await s.process(b.placed, ctx(b, partition, generation));
+      const out = await processAndStore(s, b.placed, ctx(b, partition, generation));
       for (const event of eventsOf(out)) published.push({ batch: b.index, event });
-      await out?.after?.();
     }
     return published;
   }
@@ -345,19 +342,17 @@ describe('anomaly stage', () => {
     expect(eventsOf(retried)).toEqual(eventsOf(first));
     // Then the worker crashed before the commit: another instance gets the batch again.
     const b = stage();
-    const replayed = await b.process(batches[firingAt]!.placed, ctx(batches[firingAt]!, 6));
+    const replayed = await processAndStore(b, batches[firingAt]!.placed, ctx(batches[firingAt]!, 6));
     expect(eventsOf(replayed)).toEqual(eventsOf(first));
     for (const event of eventsOf(replayed)) published.push({ batch: firingAt, event });
-    await replayed?.after?.();
 
     published.push(...(await feed(b, batches, firingAt + 1, resolvingAt, 6)));
     const resolving = await b.process(batches[resolvingAt]!.placed, ctx(batches[resolvingAt]!, 6));
     expect(eventsOf(resolving).map((e) => e.status)).toEqual(['resolved']);
     const c = stage();
-    const resolvedAgain = await c.process(batches[resolvingAt]!.placed, ctx(batches[resolvingAt]!, 6));
+    const resolvedAgain = await processAndStore(c, batches[resolvingAt]!.placed, ctx(batches[resolvingAt]!, 6));
     expect(eventsOf(resolvedAgain)).toEqual(eventsOf(resolving));
     for (const event of eventsOf(resolvedAgain)) published.push({ batch: resolvingAt, event });
-    await resolvedAgain?.after?.();
     published.push(...(await feed(c, batches, resolvingAt + 1, batches.length, 6)));
 
     expect(timeline(published)).toEqual(expectedLatencyTimeline(120, 125));

@@ -5,13 +5,12 @@
  * published twice once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StageContext, StageOutput } from '../../pipeline/stage.js';
-import { decodeAlertEvents, type AlertEvent } from '../../schemas/alerts.js';
+import type { StageContext } from '../../pipeline/stage.js';
 import type { PlacedEdgePartial } from '../../schemas/edges.js';
 import type { KeyValue } from '../../schemas/otlp-common.js';
 import { createSpan, createTracesData, SpanKind } from '../../schemas/otlp-traces.js';
 import { testEngineDir, uniqueName } from '../../test/harness/chainwatch.js';
-import { processAndStore } from '../../test/harness/stages.js';
+import { alertEventsOf, processAndStore } from '../../test/harness/stages.js';
 import { migrate, openClickHouse, type ClickHouse } from '../storage/clickhouse.js';
 import { edgePartials } from './call-edges.js';
 import { EdgeRegistryStage } from './edge-registry-stage.js';
@@ -142,22 +141,21 @@ describe('edge registry', () => {
   it('announces each new posture finding as an alert event before storing it, again with the same ids after a crash in between', async () => {
     const announcing = (): EdgeRegistryStage => new EdgeRegistryStage({ clickhouse: ch, longLivedCredentialS: 86_400, maxTrackedEdges: 100, alertsTopic: 'alerts' });
     const batch = partials('a1', 'payments', ['acquirer'], { 'url.full': 'http://acquirer.test/auth', 'chainwatch.auth.scheme': 'ApiKey' });
-    const announced = (out: StageOutput): AlertEvent[] => (out.publish ?? []).flatMap((p) => p.messages.flatMap((m) => decodeAlertEvents(m.value)));
     // Published, then the process died before storing: nothing is in ClickHouse yet.
     const first = await announcing().process(batch, ctx('e/5/0-0'));
     expect(await findings('payments')).toEqual([]);
     const replay = await processAndStore(announcing(), batch, ctx('e/5/0-0'));
-    const events = announced(first);
+    const events = alertEventsOf(first);
     expect(events.map((e) => [e.rule, e.severity, e.source, e.status, e.peer])).toEqual([
       ['new_edge', 'warning', 'inventory', 'firing', 'acquirer'],
       ['plaintext_call', 'critical', 'inventory', 'firing', 'acquirer'],
       ['static_credential', 'warning', 'inventory', 'firing', 'acquirer'],
     ]);
-    expect(announced(replay).map((e) => e.id)).toEqual(events.map((e) => e.id));
+    expect(alertEventsOf(replay).map((e) => e.id)).toEqual(events.map((e) => e.id));
     expect(first.publish![0]!.messages.map((m) => m.key)).toEqual(events.map((e) => e.fingerprint));
     expect(await findings('payments')).toEqual(['acquirer new_edge', 'acquirer plaintext_call', 'acquirer static_credential']);
     // Stored: the next batch of the edge announces nothing.
-    expect(announced(await processAndStore(announcing(), partials('a2', 'payments', ['acquirer'], { 'url.full': 'http://acquirer.test/x' }), ctx('e/5/1-1')))).toEqual([]);
+    expect(alertEventsOf(await processAndStore(announcing(), partials('a2', 'payments', ['acquirer'], { 'url.full': 'http://acquirer.test/x' }), ctx('e/5/1-1')))).toEqual([]);
   });
 });
 

@@ -63,7 +63,7 @@ describe('edge windows', () => {
     const registry = new EdgeRegistryStage({ clickhouse: ch, longLivedCredentialS: 86_400, maxTrackedEdges: 1000 });
     const batches = [batch('s1', 0, ['a', 'b'], 5, 0), batch('s2', 1, ['a'], 7, 2), batch('s3', 1, ['b', 'c'], 4, 3), batch('s4', 2, ['a', 'c'], 3, 5)];
     // The same partial published twice (the inventory replayed its batch): a second message.
-    batches.splice(3, 0, batch('s3', 1, ['b', 'c'], 4, 5).map((p, i) => ({ ...p, partial: batches[2]![i]!.partial, offset: String(5 + i) })));
+    batches.splice(3, 0, batches[2]!.map((p) => ({ ...p })));
     let next = 0;
     const placed = batches.map((b) => b.map((p) => ({ ...p, offset: String(next++) })));
     const steady = windows();
@@ -85,7 +85,7 @@ describe('edge windows', () => {
 
   it('waits while the inventory has not stored the partition up to the batch, then goes on without it', async () => {
     const w = windows(10, 300);
-    const ahead = batch('s9', 0, ['z'], 2, 1_000_000).map((p) => ({ ...p }));
+    const ahead = batch('s9', 0, ['z'], 2, 1_000_000);
     const err = await w.apply(ahead, ctx('e/7/1000000', 1, 7)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RetryableError);
     expect((err as Error).message).toBe('waiting for the inventory to store partition 7 of the edges topic up to offset 999999');
@@ -100,9 +100,19 @@ describe('edge windows', () => {
     const w2 = windows(3, 0);
     for (let m = 0; m < 6; m++) await w2.apply(batch(`m${m}`, m, ['p'], 2, 6_000_000 + m), ctx(`e/8/${m}`, 1, 8));
     const again = batch('m5', 5, ['p'], 2, 6_000_100);
-    const applied = await w2.apply(again.map((p) => ({ ...p, partial: { ...p.partial, source: 'm5' } })), ctx('e/8/dup', 1, 8));
+    const applied = await w2.apply(again, ctx('e/8/dup', 1, 8));
     expect(applied.watermark).toBe(MINUTE0 + 5 * 60);
     expect(Object.keys(view(w2.edgesOf(8)).p!)).toEqual(['3', '4', '5']);
     expect(view(w2.edgesOf(8)).p![5]).toMatch(/^2\/1\//);
+  });
+
+  it('skips partials whose minute lies far ahead of the clock, so a wrong client clock cannot empty the windows', async () => {
+    const w = windows(3, 0);
+    await w.apply(batch('f0', 0, ['q'], 2, 7_000_000), ctx('e/6/0', 1, 6));
+    const aheadMinutes = Math.ceil((Date.now() / 1000 + 86_400 - MINUTE0) / 60); // a day ahead
+    const applied = await w.apply(batch('f1', aheadMinutes, ['q'], 2, 7_000_001), ctx('e/6/1', 1, 6));
+    expect(w.futureSkipped).toBe(1);
+    expect(applied.watermark).toBe(MINUTE0);
+    expect(Object.keys(view(w.edgesOf(6)).q!)).toEqual(['0']);
   });
 });

@@ -7,12 +7,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../pipeline/logger.js';
-import type { StageContext, StageOutput } from '../../pipeline/stage.js';
-import { decodeAlertEvents, type AlertEvent } from '../../schemas/alerts.js';
+import type { StageContext } from '../../pipeline/stage.js';
+import type { AlertEvent } from '../../schemas/alerts.js';
 import { configSchema } from '../../schemas/config.js';
 import { LATENCY_BUCKET_BOUNDS_MS, type EdgePartial, type PlacedEdgePartial } from '../../schemas/edges.js';
 import { testEngineDir, uniqueName } from '../../test/harness/chainwatch.js';
-import { processAndStore } from '../../test/harness/stages.js';
+import { alertEventsOf, processAndStore } from '../../test/harness/stages.js';
 import { edgeId } from '../inventory/call-edges.js';
 import { EdgeRegistryStage } from '../inventory/edge-registry-stage.js';
 import { migrate, openClickHouse, type ClickHouse } from '../storage/clickhouse.js';
@@ -74,13 +74,11 @@ describe('sla stage', () => {
   let registry: EdgeRegistryStage;
 
   /** One minute of traffic through the inventory's registry, then the sla stage; the events it publishes. */
-  async function minute(sla: SlaStage, m: number, partials: EdgePartial[], partition = 0): Promise<AlertEvent[]> {
+  async function minute(sla: SlaStage, partials: EdgePartial[], partition = 0): Promise<AlertEvent[]> {
     const placed = place(partials, partition);
     const id = `edges/${partition}/${placed[0]!.offset}-${placed.at(-1)!.offset}`;
     await processAndStore(registry, placed, ctx(id, 1, partition));
-    const out: StageOutput = await sla.process(placed, ctx(id, 1, partition));
-    await out.after?.();
-    return (out.publish ?? []).flatMap((p) => p.messages.flatMap((msg) => decodeAlertEvents(msg.value)));
+    return alertEventsOf(await processAndStore(sla, placed, ctx(id, 1, partition)));
   }
 
   beforeAll(async () => {
@@ -99,7 +97,7 @@ describe('sla stage', () => {
     const traffic = (m: number): EdgePartial[] => burstTraffic('checkout', m);
     for (let m = 0; m < 450; m++) {
       if (m === 420) sla = newSla(); // a restart while the 6 h tier fires
-      for (const event of await minute(sla, m, traffic(m))) events.push({ minute: m, event });
+      for (const event of await minute(sla, traffic(m))) events.push({ minute: m, event });
     }
     // Minute 401, 1 h window: 100 + 3 bad calls in 6,000 = 1.72%, 17.2× a 0.1% budget (> 14.4), 5 min: 200×.
     // Minute 403, 6 h window: 200 + 21 bad in 36,000 = 0.61%, 6.1× (> 6), 30 min: 67×.
@@ -136,7 +134,7 @@ describe('sla stage', () => {
     for (let m = 0; m < 450; m += 7) {
       const partials = Array.from({ length: Math.min(7, 450 - m) }, (_, i) => burstTraffic('checkout-batched', m + i)).flat();
       // Its own partition: the partition's "now" is the latest minute of any of its edges.
-      for (const e of await minute(sla, m, partials, 1)) events.push(`${e.rule} ${e.status} ${(Date.parse(e.starts_at) / 1000 - M0) / 60}-${e.ends_at ? (Date.parse(e.ends_at) / 1000 - M0) / 60 : ''}`);
+      for (const e of await minute(sla, partials, 1)) events.push(`${e.rule} ${e.status} ${(Date.parse(e.starts_at) / 1000 - M0) / 60}-${e.ends_at ? (Date.parse(e.ends_at) / 1000 - M0) / 60 : ''}`);
     }
     expect(events).toEqual(['slo_availability_burn_rate_1h firing 401-', 'slo_availability_burn_rate_6h firing 403-', 'slo_availability_burn_rate_1h resolved 401-415', 'slo_availability_burn_rate_6h resolved 403-440']);
   });
@@ -153,15 +151,12 @@ describe('sla stage', () => {
       const id = `edges/0/${placed[0]!.offset}-${placed.at(-1)!.offset}`;
       await processAndStore(registry, placed, ctx(id));
       const out = await sla.process(placed, ctx(id));
-      fired.push(...(out.publish ?? []).flatMap((p) => p.messages.flatMap((msg) => decodeAlertEvents(msg.value).map((event) => ({ minute: m, event })))));
+      fired.push(...alertEventsOf(out).map((event) => ({ minute: m, event })));
       if (m === 1068) {
         // The events went out, then the process died before `after`: the replay says the same.
-        const again = await newSla().process(placed, ctx(id));
-        replayed = (again.publish ?? []).flatMap((p) => p.messages.flatMap((msg) => decodeAlertEvents(msg.value)));
+        replayed = alertEventsOf(await newSla().process(placed, ctx(id)));
         // The publish failed and the runner retries the batch on the same instance: the same again.
-        const retried = await sla.process(placed, ctx(id));
-        retriedIds = (retried.publish ?? []).flatMap((p) => p.messages.flatMap((msg) => decodeAlertEvents(msg.value).map((e) => e.id)));
-        await retried.after?.();
+        retriedIds = alertEventsOf(await processAndStore(sla, placed, ctx(id))).map((e) => e.id);
         continue;
       }
       await out.after?.();

@@ -6,8 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Chainwatch } from '../../pipeline/chainwatch.js';
-import { startTestChainwatch, testConfig, uniqueName } from '../harness/chainwatch.js';
-import { startKafkaBroker, type KafkaBroker } from '../harness/kafka-broker.js';
+import { startTestChainwatch, testConfig } from '../harness/chainwatch.js';
+import { startKafkaBroker, uniqueTopics, type KafkaBroker } from '../harness/kafka-broker.js';
 import { waitFor } from '../harness/wait-for.js';
 import { numberedSpanRequest } from '../harness/numbered-spans.js';
 
@@ -32,7 +32,7 @@ describe('the Kafka broker stopped for 30 s under load', () => {
   it('answers 503 with Retry-After while it is down, resumes by itself, and loses nothing acknowledged', async () => {
     const config = testConfig({
       // Publishes give up after 3 s (the collector then answers 503); consumers rejoin quickly.
-      bus: { kind: 'kafka', topics: { spans: uniqueName('outage.spans'), logs: uniqueName('outage.logs'), findings: uniqueName('outage.findings'), edges: uniqueName('outage.edges') }, kafka: { brokers: broker.brokers, partitions: 3, request_timeout_ms: 3000, session_timeout_ms: 6000 } },
+      bus: { kind: 'kafka', topics: uniqueTopics('outage'), kafka: { brokers: broker.brokers, partitions: 3, request_timeout_ms: 3000, session_timeout_ms: 6000 } },
     }); // prettier-ignore
     storage = await startTestChainwatch(config, ['storage']);
     collector = await startTestChainwatch(config, ['collector']);

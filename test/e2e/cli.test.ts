@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
 import { describe, expect, inject, it } from 'vitest';
-import { uniqueName } from '../harness/chainwatch.js';
 import { killAndWait, PROJECT_ROOT, runCli, startCli } from '../harness/cli.js';
+import { uniqueTopics } from '../harness/kafka-broker.js';
+import { scrapeMetrics } from '../harness/metrics.js';
 
 function tempConfig(body: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'cw-cli-'));
@@ -108,7 +109,7 @@ describe('chainwatch command', () => {
 
   it('creates the Kafka topics with their partitions, replication and retention, once', async () => {
     const brokers = inject('kafkaBrokers');
-    const topics = { spans: uniqueName('cli.spans'), logs: uniqueName('cli.logs'), findings: uniqueName('cli.findings'), edges: uniqueName('cli.edges'), alerts: uniqueName('cli.alerts') };
+    const topics = uniqueTopics('cli');
     const file = tempConfig(
       `bus:\n  kind: kafka\n  topics: ${JSON.stringify(topics)}\n  kafka:\n    brokers: ${JSON.stringify(brokers)}\n    partitions: 4\n    retention_ms: 3600000\nclickhouse:\n  path: $DIR/engine\n  database: cli_topics\n`,
     );
@@ -139,7 +140,7 @@ describe('chainwatch command', () => {
     expect(admin).toBeDefined();
     expect(await (await fetch(`${admin}/readyz`)).json()).toEqual({ status: 'ready', checks: { bus: 'ok', clickhouse: 'ok' } });
     // Every role runs in the one process: a consumer group each.
-    const groups = (await (await fetch(`${admin}/metrics`)).text()).split('\n').flatMap((l) => (l.startsWith('chainwatch_consumer_lag{') ? [/group="chainwatch-([^"]+)"/.exec(l)![1]!] : []));
+    const groups = [...(await scrapeMetrics(admin!)).keys()].flatMap((name) => (name.startsWith('chainwatch_consumer_lag{') ? [/group="chainwatch-([^"]+)"/.exec(name)![1]!] : []));
     expect(groups.sort()).toEqual(['alerting', 'anomaly', 'findings-storage', 'inventory', 'inventory-edges', 'logs-storage', 'sla', 'storage']);
     for (const signal of ['traces', 'logs']) {
       const res = await fetch(`${app.otlpUrl}/v1/${signal}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });

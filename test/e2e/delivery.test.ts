@@ -8,12 +8,12 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import type { Chainwatch } from '../../pipeline/chainwatch.js';
 import type { Config } from '../../schemas/config.js';
 import { startTestChainwatch, testConfig, uniqueName } from '../harness/chainwatch.js';
 import { killAndWait, startCollectorCli } from '../harness/cli.js';
+import { deleteTopics, uniqueTopics } from '../harness/kafka-broker.js';
 import { waitFor } from '../harness/wait-for.js';
 import { numberedSpanRequest, sendUntilGone } from '../harness/numbered-spans.js';
 
@@ -23,7 +23,7 @@ const SPANS_PER_REQUEST = 100;
 
 describe('delivery guarantees on Kafka', () => {
   const brokers = inject('kafkaBrokers');
-  const topics = { spans: uniqueName('delivery.spans'), logs: uniqueName('delivery.logs'), findings: uniqueName('delivery.findings'), edges: uniqueName('delivery.edges') };
+  const topics = uniqueTopics('delivery');
   const bus = { kind: 'kafka', topics, group_prefix: uniqueName('delivery'), kafka: { brokers, partitions: 3 } };
   const config: Config = testConfig({ bus, stages: { storage: { retry_initial_ms: 50, retry_max_ms: 400 } } });
   const started: Chainwatch[] = [];
@@ -46,10 +46,7 @@ describe('delivery guarantees on Kafka', () => {
 
   afterAll(async () => {
     for (const app of started.reverse()) await app.stop();
-    const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
-    await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {});
-    await admin.disconnect();
+    await deleteTopics(brokers, Object.values(topics));
   });
 
   it('retries while ClickHouse refuses inserts, without committing, then stores everything once', async () => {

@@ -10,7 +10,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
-import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { decodeExportTraceServiceRequest, encodeExportTraceServiceRequest } from '../../collector/otlp-protobuf.js';
 import type { Chainwatch } from '../../pipeline/chainwatch.js';
@@ -18,7 +17,9 @@ import { parseConfig } from '../../pipeline/config-loader.js';
 import { startTestChainwatch, uniqueName } from '../harness/chainwatch.js';
 import { startClickHouseServer, type ClickHouseServer } from '../harness/clickhouse-server.js';
 import { killAndWait, runCli, startWorkerCli, type RunningWorker } from '../harness/cli.js';
-import { numberedSpanRequest, sendEachUntilAcknowledged } from '../harness/numbered-spans.js';
+import { deleteTopics, uniqueTopics } from '../harness/kafka-broker.js';
+import { scrapeMetrics } from '../harness/metrics.js';
+import { numberedSpanRequest, postUntilAcknowledged, sendEachUntilAcknowledged } from '../harness/numbered-spans.js';
 import { waitFor } from '../harness/wait-for.js';
 
 const EDGES = 48;
@@ -39,15 +40,12 @@ describe('inventory workers sharing the edges of six partitions', () => {
     for (const app of apps) await app.stop();
     for (const c of clients) await c.close();
     await server?.stop();
-    const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
-    await admin.deleteTopics({ topics: topicSets.flatMap((t) => Object.values(t)) }).catch(() => {});
-    await admin.disconnect();
+    await deleteTopics(brokers, topicSets.flatMap((t) => Object.values(t)));
   });
 
   /** A raw config on fresh topics, group and database, and a client of that database. */
   function setup(name: string) {
-    const topics = { spans: uniqueName(`${name}.spans`), logs: uniqueName(`${name}.logs`), findings: uniqueName(`${name}.findings`), edges: uniqueName(`${name}.edges`) };
+    const topics = uniqueTopics(name);
     topicSets.push(topics);
     const database = uniqueName(name);
     const raw = {
@@ -101,11 +99,7 @@ describe('inventory workers sharing the edges of six partitions', () => {
     const plaintextRequest = numberedSpanRequest('split', 1000, EDGES, EDGES);
     const data = decodeExportTraceServiceRequest(plaintextRequest);
     for (const span of data.resourceSpans[0]!.scopeSpans[0]!.spans) span.attributes.push({ key: 'url.full', value: 'http://peer.internal/x' });
-    for (let sent = false; !sent; ) {
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: encodeExportTraceServiceRequest(data) });
-      sent = res.status === 200;
-      if (!sent) await new Promise((r) => setTimeout(r, 200));
-    }
+    await postUntilAcknowledged(url, encodeExportTraceServiceRequest(data));
     await waitFor('the plaintext calls counted', async () => (await totals()).calls === 21 * EDGES, 60_000);
     await waitFor('plaintext findings', async () => (await totals()).plaintext === EDGES, 30_000);
     expect(b!.edgeRegistry!.trackedEdgeIds()).toHaveLength(EDGES);
@@ -132,10 +126,7 @@ describe('inventory workers sharing the edges of six partitions', () => {
     await stream.done;
 
     await waitFor('every call counted', async () => (await totals()).calls >= REQUESTS * SPANS, 120_000);
-    const loaded = async (w: RunningWorker): Promise<number> => {
-      const line = (await (await fetch(`${w.adminUrl}/metrics`)).text()).split('\n').find((l) => l.startsWith('chainwatch_inventory_edges_loaded_total '));
-      return Number(line?.split(' ')[1] ?? 0);
-    };
+    const loaded = async (w: RunningWorker): Promise<number> => (await scrapeMetrics(w.adminUrl)).get('chainwatch_inventory_edges_loaded_total') ?? 0;
     // The survivors rebuilt state for edges they had not seen before the kill: more than they own.
     expect((await Promise.all(workers.map(loaded))).reduce((x, y) => x + y, 0)).toBeGreaterThan(EDGES);
     for (const w of workers.splice(0)) expect(await killAndWait(w.child, 'SIGTERM')).toBe(0);

@@ -15,7 +15,9 @@ import type { Config } from '../../schemas/config.js';
 import { startTestChainwatch, testConfig, uniqueName } from '../harness/chainwatch.js';
 import { countStoredLogs, expectedLogRows, readStoredLogs } from '../harness/log-expectations.js';
 import { exportLogScenario, LOG_SCENARIO_TRACE_ID, LOG_SCENARIO_UNSAMPLED_TRACE_ID } from '../harness/log-scenario.js';
+import { deleteTopics } from '../harness/kafka-broker.js';
 import { emitLogSecrets, expectLogSecretsMasked } from '../harness/log-secrets.js';
+import { scrapeMetrics } from '../harness/metrics.js';
 import { emitAndExport, emitAndExportLogs, expectExported, ExportResultCode, type OtlpProtocol } from '../harness/otel-sdk.js';
 import { countStoredRows } from '../harness/span-expectations.js';
 import { SCENARIO_RESOURCE, emitScenario } from '../harness/span-scenario.js';
@@ -44,10 +46,7 @@ describe('Kafka end to end', () => {
   afterAll(async () => {
     await collector?.stop();
     await storage?.stop();
-    const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
-    await admin.deleteTopics({ topics: [topic, logsTopic, findingsTopic, edgesTopic] }).catch(() => {});
-    await admin.disconnect();
+    await deleteTopics(brokers, [topic, logsTopic, findingsTopic, edgesTopic]);
   });
 
   it.each<OtlpProtocol>(['http/protobuf', 'http/json'])('stores exactly what the SDK exported over %s, through the broker', async (protocol) => {
@@ -185,9 +184,9 @@ describe('Kafka end to end', () => {
     const group = consumerGroup(config, 'storage');
     let lags: string[] = [];
     await waitFor('zero lag on the span topic', async () => {
-      const text = await (await fetch(`${storage.adminUrl}/metrics`)).text();
-      lags = text.split('\n').filter((line) => line.startsWith('chainwatch_consumer_lag{') && line.includes(`group="${group}"`));
-      return lags.length === 3 && lags.every((line) => line.endsWith(' 0'));
+      const metrics = await scrapeMetrics(storage.adminUrl!);
+      lags = [...metrics.keys()].filter((name) => name.startsWith('chainwatch_consumer_lag{') && name.includes(`group="${group}"`));
+      return lags.length === 3 && lags.every((name) => metrics.get(name) === 0);
     });
     expect(lags.map((line) => /partition="(\d)"/.exec(line)![1]).sort()).toEqual(['0', '1', '2']);
     expect(lags.every((line) => line.includes(`topic="${topic}"`))).toBe(true);

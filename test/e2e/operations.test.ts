@@ -8,24 +8,14 @@ import { encodeExportTraceServiceRequest } from '../../collector/otlp-protobuf.j
 import type { Chainwatch } from '../../pipeline/chainwatch.js';
 import { createSpan, createTracesData } from '../../schemas/otlp-traces.js';
 import { startTestChainwatch, testConfig } from '../harness/chainwatch.js';
+import { scrapeMetrics } from '../harness/metrics.js';
 import { emitAndExport, expectExported, otlpEndpoint } from '../harness/otel-sdk.js';
 import { emitScenario, SCENARIO_RESOURCE } from '../harness/span-scenario.js';
-
-/** The samples of the Prometheus text format, as `name{labels}` → value. */
-function samples(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    out.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return out;
-}
 
 describe('admin port', () => {
   let app: Chainwatch;
   const get = (path: string): Promise<Response> => fetch(`${app.adminUrl}${path}`);
-  const metrics = async (): Promise<Map<string, number>> => samples(await (await get('/metrics')).text());
+  const metrics = (): Promise<Map<string, number>> => scrapeMetrics(app.adminUrl!);
 
   beforeAll(async () => {
     app = await startTestChainwatch(testConfig());

@@ -9,24 +9,22 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
-import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import type { Chainwatch } from '../../pipeline/chainwatch.js';
 import { parseConfig } from '../../pipeline/config-loader.js';
 import { startTestChainwatch, uniqueName } from '../harness/chainwatch.js';
 import { startClickHouseServer, type ClickHouseServer } from '../harness/clickhouse-server.js';
 import { killAndWait, runCli, startWorkerCli, type RunningWorker } from '../harness/cli.js';
+import { deleteTopics, uniqueTopics } from '../harness/kafka-broker.js';
+import { scrapeMetrics } from '../harness/metrics.js';
 import { waitFor } from '../harness/wait-for.js';
 import { sendEachUntilAcknowledged } from '../harness/numbered-spans.js';
 
 const SPANS_PER_REQUEST = 200;
 const REQUESTS = 300; // 60,000 spans
 
-
 async function batchesStored(worker: RunningWorker): Promise<number> {
-  const text = await (await fetch(`${worker.adminUrl}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith('chainwatch_stage_batches_total{stage="storage"}'));
-  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+  return (await scrapeMetrics(worker.adminUrl)).get('chainwatch_stage_batches_total{stage="storage"}') ?? 0;
 }
 
 describe('three storage workers on six partitions, one killed', () => {
@@ -35,16 +33,13 @@ describe('three storage workers on six partitions, one killed', () => {
   let server: ClickHouseServer | undefined;
   let collector: Chainwatch | undefined;
   const workers: RunningWorker[] = [];
-  const topics = { spans: uniqueName('rebalance.spans'), logs: uniqueName('rebalance.logs'), findings: uniqueName('rebalance.findings'), edges: uniqueName('rebalance.edges') };
+  const topics = uniqueTopics('rebalance');
 
   afterAll(async () => {
     for (const w of workers) await killAndWait(w.child, 'SIGKILL');
     await collector?.stop();
     await server?.stop();
-    const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
-    await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {});
-    await admin.disconnect();
+    await deleteTopics(brokers, Object.values(topics));
   });
 
   it('rebalances the killed worker’s partitions and stores every acknowledged span once', async () => {
@@ -68,10 +63,8 @@ describe('three storage workers on six partitions, one killed', () => {
     // All three share the stream (each has stored batches), then one dies.
     await waitFor('every worker storing', async () => (await Promise.all(workers.map(batchesStored))).every((n) => n >= 2));
     // Each reports the lag of the partitions it owns: disjoint, and all six together.
-    const owned = async (w: RunningWorker): Promise<string[]> => {
-      const text = await (await fetch(`${w.adminUrl}/metrics`)).text();
-      return text.split('\n').filter((l) => l.startsWith('chainwatch_consumer_lag{') && l.includes(`topic="${topics.spans}"`)).map((l) => /partition="(\d+)"/.exec(l)![1]!);
-    };
+    const owned = async (w: RunningWorker): Promise<string[]> =>
+      [...(await scrapeMetrics(w.adminUrl)).keys()].filter((name) => name.startsWith('chainwatch_consumer_lag{') && name.includes(`topic="${topics.spans}"`)).map((name) => /partition="(\d+)"/.exec(name)![1]!);
     await waitFor('a disjoint split of the six partitions', async () => {
       const split = await Promise.all(workers.map(owned));
       const all = split.flat();

@@ -14,6 +14,8 @@ import { startChainwatch, type Chainwatch } from '../../pipeline/chainwatch.js';
 import type { Config } from '../../schemas/config.js';
 import type { TracesData } from '../../schemas/otlp-traces.js';
 import { testConfig, uniqueName } from '../harness/chainwatch.js';
+import { deleteTopics, uniqueTopics } from '../harness/kafka-broker.js';
+import { waitFor } from '../harness/wait-for.js';
 import { allStrings, buildTraces, loadCorpus, publicFragmentsFor, WINDOW, type CorpusCase } from '../fixtures/redaction/corpus.js';
 
 const cases = loadCorpus();
@@ -31,14 +33,6 @@ function capturingLogger(lines: string[]) {
     },
   });
   return pino({ level: 'debug' }, sink);
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 /**
@@ -94,7 +88,7 @@ describe('no secret at rest, end to end on Kafka and ClickHouse', () => {
     config = testConfig({
       bus: {
         kind: 'kafka',
-        topics: { spans: uniqueName('leak.spans'), findings: uniqueName('leak.findings'), edges: uniqueName('leak.edges') },
+        topics: uniqueTopics('leak'),
         group_prefix: uniqueName('leak'),
         kafka: { brokers, partitions: 2 },
       },
@@ -135,10 +129,7 @@ describe('no secret at rest, end to end on Kafka and ClickHouse', () => {
   afterAll(async () => {
     await collector?.stop();
     await storage?.stop();
-    const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
-    await admin.deleteTopics({ topics: [config.bus.topics.spans, config.bus.topics.findings, config.bus.topics.edges] }).catch(() => {});
-    await admin.disconnect();
+    await deleteTopics(brokers, Object.values(config.bus.topics));
   });
 
   it('leaves no secret in any Kafka message', async () => {

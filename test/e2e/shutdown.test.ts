@@ -7,12 +7,13 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { parseConfig } from '../../pipeline/config-loader.js';
 import { openClickHouse } from '../../processors/storage/clickhouse.js';
 import { uniqueName } from '../harness/chainwatch.js';
 import { killAndWait, startCollectorCli, startWorkerCli, type RunningCli, type RunningWorker } from '../harness/cli.js';
+import { deleteTopics, uniqueTopics } from '../harness/kafka-broker.js';
+import { scrapeMetrics } from '../harness/metrics.js';
 import { sendUntilGone } from '../harness/numbered-spans.js';
 import { waitFor } from '../harness/wait-for.js';
 
@@ -29,7 +30,7 @@ async function terminate(child: RunningCli['child']): Promise<{ code: number | n
 describe('SIGTERM under load on Kafka', () => {
   const brokers = inject('kafkaBrokers');
   const dir = mkdtempSync(join(tmpdir(), 'cw-shutdown-'));
-  const topics = { spans: uniqueName('shutdown.spans'), logs: uniqueName('shutdown.logs'), findings: uniqueName('shutdown.findings'), edges: uniqueName('shutdown.edges') };
+  const topics = uniqueTopics('shutdown');
   const raw = {
     collector: { http: { host: '127.0.0.1', port: 0 }, grpc: { enabled: false } },
     admin: { port: 0 },
@@ -44,10 +45,7 @@ describe('SIGTERM under load on Kafka', () => {
 
   afterAll(async () => {
     for (const p of running) await killAndWait(p.child, 'SIGKILL');
-    const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
-    await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {});
-    await admin.disconnect();
+    await deleteTopics(brokers, Object.values(topics));
   });
 
   it(`stops accepting, drains, commits and exits 0 within ${SHUTDOWN_TIMEOUT_S} s; nothing acknowledged is lost or stored twice`, async () => {
@@ -86,9 +84,8 @@ describe('SIGTERM under load on Kafka', () => {
 
     const last = worker;
     await waitFor('the worker to catch up', async () => {
-      const text = await (await fetch(`${last.adminUrl}/metrics`)).text();
-      const lags = text.split('\n').filter((line) => line.startsWith('chainwatch_consumer_lag{') && line.includes(`topic="${topics.spans}"`));
-      return lags.length === 3 && lags.every((line) => line.endsWith(' 0'));
+      const lags = [...(await scrapeMetrics(last.adminUrl))].filter(([name]) => name.startsWith('chainwatch_consumer_lag{') && name.includes(`topic="${topics.spans}"`));
+      return lags.length === 3 && lags.every(([, lag]) => lag === 0);
     });
     expect((await terminate(last.child)).code).toBe(0);
 

@@ -19,6 +19,8 @@ import { createSpan, createTracesData, StatusCode } from '../../schemas/otlp-tra
 import { startTestChainwatch, uniqueName } from '../harness/chainwatch.js';
 import { startClickHouseServer, type ClickHouseServer } from '../harness/clickhouse-server.js';
 import { killAndWait, runCli, startWorkerCli, type RunningWorker } from '../harness/cli.js';
+import { deleteTopics, uniqueTopics } from '../harness/kafka-broker.js';
+import { postUntilAcknowledged } from '../harness/numbered-spans.js';
 import { waitFor } from '../harness/wait-for.js';
 
 const M0 = 1_763_900_040;
@@ -52,16 +54,13 @@ describe('sla workers on Kafka, one SIGKILLed', () => {
   let server: ClickHouseServer | undefined;
   const apps: Chainwatch[] = [];
   const workers: RunningWorker[] = [];
-  const topics = { spans: uniqueName('sla.spans'), logs: uniqueName('sla.logs'), findings: uniqueName('sla.findings'), edges: uniqueName('sla.edges'), alerts: uniqueName('sla.alerts') };
+  const topics = uniqueTopics('sla');
 
   afterAll(async () => {
     for (const w of workers) await killAndWait(w.child, 'SIGKILL');
     for (const app of apps) await app.stop();
     await server?.stop();
-    const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
-    await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {});
-    await admin.disconnect();
+    await deleteTopics(brokers, Object.values(topics));
   });
 
   it('publishes each burn-rate alert once, firing and resolved, across the crash', async () => {
@@ -87,16 +86,8 @@ describe('sla workers on Kafka, one SIGKILLed', () => {
     const collector = await startTestChainwatch(config, ['collector']);
     apps.push(collector);
 
-    const post = async (m: number): Promise<void> => {
-      for (;;) {
-        const res = await fetch(`${collector.otlpHttpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: minuteRequest(m) });
-        await res.arrayBuffer();
-        if (res.status === 200) return;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    };
     for (let m = 0; m < MINUTES; m++) {
-      await post(m);
+      await postUntilAcknowledged(`${collector.otlpHttpUrl}/v1/traces`, minuteRequest(m));
       if (m === 402) {
         // Mid-burst: the alert of the 1 h tier has just fired (or is about to); one worker dies.
         const [victim] = workers.splice(0, 1);
@@ -112,10 +103,6 @@ describe('sla workers on Kafka, one SIGKILLed', () => {
     await consumer.run({ eachMessage: async ({ message }) => void events.push(...decodeAlertEvents(message.value!)) });
     try {
       await waitFor('both alerts resolved', async () => new Set(events.filter((e) => e.source === 'sla' && e.status === 'resolved').map((e) => e.rule)).size === 2, 120_000);
-    } catch (err) {
-      console.log('DEBUG events', JSON.stringify(events.map((e) => [e.source, e.rule, e.status, e.starts_at])));
-      for (const w of workers) console.log('DEBUG worker', w.output().slice(-3000));
-      throw err;
     } finally {
       await consumer.disconnect();
     }

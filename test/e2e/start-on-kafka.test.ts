@@ -7,28 +7,25 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
-import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { encodeExportTraceServiceRequest } from '../../collector/otlp-protobuf.js';
 import { createSpan, createTracesData } from '../../schemas/otlp-traces.js';
 import { uniqueName } from '../harness/chainwatch.js';
 import { startClickHouseServer, type ClickHouseServer } from '../harness/clickhouse-server.js';
 import { killAndWait, startCli, type RunningCli } from '../harness/cli.js';
+import { deleteTopics, uniqueTopics } from '../harness/kafka-broker.js';
 import { waitFor } from '../harness/wait-for.js';
 
 describe('chainwatch start on Kafka and a ClickHouse server', () => {
   const brokers = inject('kafkaBrokers');
-  const topics = { spans: uniqueName('start.spans'), logs: uniqueName('start.logs'), findings: uniqueName('start.findings'), edges: uniqueName('start.edges'), alerts: uniqueName('start.alerts') };
+  const topics = uniqueTopics('start');
   let server: ClickHouseServer | undefined;
   let app: RunningCli | undefined;
 
   afterAll(async () => {
     if (app) await killAndWait(app.child, 'SIGKILL');
     await server?.stop();
-    const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
-    await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {});
-    await admin.disconnect();
+    await deleteTopics(brokers, Object.values(topics));
   });
 
   it('runs every role in one process: stores the span, registers its call edge, stops on SIGTERM', async () => {

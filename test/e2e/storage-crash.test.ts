@@ -7,13 +7,14 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { parseConfig } from '../../pipeline/config-loader.js';
 import { consumerGroup, type Chainwatch } from '../../pipeline/chainwatch.js';
 import { openClickHouse } from '../../processors/storage/clickhouse.js';
 import { startTestChainwatch, uniqueName } from '../harness/chainwatch.js';
 import { killAndWait, startWorkerCli, type RunningWorker } from '../harness/cli.js';
+import { deleteTopics, uniqueTopics } from '../harness/kafka-broker.js';
+import { scrapeMetrics } from '../harness/metrics.js';
 import { waitFor } from '../harness/wait-for.js';
 import { sendEachUntilAcknowledged } from '../harness/numbered-spans.js';
 
@@ -21,15 +22,10 @@ const SPANS_PER_REQUEST = 250;
 const REQUESTS = 400; // 100,000 spans
 const KILLS = 3;
 
-
-async function metric(worker: RunningWorker, name: string): Promise<number[]> {
-  const text = await (await fetch(`${worker.adminUrl}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith(name))
-    .map((line) => Number(line.slice(line.lastIndexOf(' ') + 1)));
+/** The values of every sample whose name and labels start with `prefix`. */
+async function metric(worker: RunningWorker, prefix: string): Promise<number[]> {
+  return [...(await scrapeMetrics(worker.adminUrl))].filter(([name]) => name.startsWith(prefix)).map(([, value]) => value);
 }
-
 
 describe('a storage worker killed with SIGKILL mid-stream', () => {
   const brokers = inject('kafkaBrokers');
@@ -39,7 +35,7 @@ describe('a storage worker killed with SIGKILL mid-stream', () => {
     admin: { port: 0 },
     bus: {
       kind: 'kafka',
-      topics: { spans: uniqueName('crash.spans'), logs: uniqueName('crash.logs'), findings: uniqueName('crash.findings'), edges: uniqueName('crash.edges') },
+      topics: uniqueTopics('crash'),
       group_prefix: uniqueName('crash'),
       // A killed worker's partitions move to its successor after the session timeout (the broker's minimum).
       kafka: { brokers, partitions: 6, session_timeout_ms: 6000 },
@@ -57,10 +53,7 @@ describe('a storage worker killed with SIGKILL mid-stream', () => {
   afterAll(async () => {
     if (worker) await killAndWait(worker.child, 'SIGKILL');
     await collector?.stop();
-    const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
-    await admin.deleteTopics({ topics: Object.values(raw.bus.topics) }).catch(() => {});
-    await admin.disconnect();
+    await deleteTopics(brokers, Object.values(raw.bus.topics));
   });
 
   it(`stores each of ${REQUESTS * SPANS_PER_REQUEST} acknowledged spans exactly once across ${KILLS} kills`, async () => {
@@ -99,9 +92,8 @@ describe('a storage worker killed with SIGKILL mid-stream', () => {
     // Drained: every partition of the span group is committed to the end.
     const last = worker;
     await waitFor('the span group to catch up', async () => {
-      const text = await (await fetch(`${last.adminUrl}/metrics`)).text();
-      const lags = text.split('\n').filter((line) => line.startsWith('chainwatch_consumer_lag{') && line.includes(`group="${storing}"`));
-      return lags.length === 6 && lags.every((line) => line.endsWith(' 0'));
+      const lags = [...(await scrapeMetrics(last.adminUrl))].filter(([name]) => name.startsWith('chainwatch_consumer_lag{') && name.includes(`group="${storing}"`));
+      return lags.length === 6 && lags.every(([, lag]) => lag === 0);
     });
     expect(await killAndWait(last.child, 'SIGTERM')).toBe(0);
     worker = undefined;

@@ -10,6 +10,7 @@ import { parseConfig } from '../../pipeline/config-loader.js';
 import { startChainwatch, type Chainwatch, type Role } from '../../pipeline/chainwatch.js';
 import { silentLogger } from '../../pipeline/logger.js';
 import type { Config } from '../../schemas/config.js';
+import { uniqueName } from './unique-name.js';
 
 let engineDir: string | null = null;
 
@@ -19,11 +20,7 @@ export function testEngineDir(): string {
   return engineDir;
 }
 
-let seq = 0;
-/** A database (and topic) suffix unique within this run. */
-export function uniqueName(prefix: string): string {
-  return `${prefix}_${process.pid}_${Date.now().toString(36)}_${seq++}`;
-}
+export { uniqueName } from './unique-name.js';
 
 /** A validated config: embedded defaults plus `overrides` (raw YAML-shaped values). */
 export function testConfig(overrides: Record<string, unknown> = {}): Config {

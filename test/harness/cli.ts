@@ -54,7 +54,7 @@ export interface RunningWorker {
 
 /** Starts `chainwatch worker` (args hold --config and --role) and waits for its banner; the caller must kill the child. */
 export async function startWorkerCli(args: string[], timeoutMs = 60_000): Promise<RunningWorker> {
-  const { child, output, match } = await startCommand([...args.filter((a) => a !== 'worker'), 'worker'], /chainwatch worker is running[\s\S]*health and metrics: (http:\/\/[^\s,]+)\/healthz/, timeoutMs);
+  const { child, output, match } = await startCommand([...args, 'worker'], /chainwatch worker is running[\s\S]*health and metrics: (http:\/\/[^\s,]+)\/healthz/, timeoutMs);
   return { child, adminUrl: match[1]!, output };
 }
 

@@ -16,6 +16,9 @@
  *
  * ensureKafkaJars() fetches the jars (at most one fetch at a time, across processes) unless lib/
  * already holds exactly the set Maven resolved; CI calls the same Maven command up front.
+ *
+ * uniqueTopics() names a test's own bus topics on the shared broker; deleteTopics() removes them
+ * in its teardown.
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -28,6 +31,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import { closedPromise, killOnExit, runToExit, terminate, type ProcessResult } from './child-processes.js';
+import { uniqueName } from './unique-name.js';
 
 export interface KafkaBroker {
   /**
@@ -213,6 +217,28 @@ async function lockIsStale(lockDir: string): Promise<boolean> {
     }
     return false; // EPERM: the pid exists but belongs to someone else
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Topics of a test
+
+/** The topics of a chainwatch bus (`bus.topics`), each `<prefix>.<role>` made unique within this run. */
+export function uniqueTopics(prefix: string): { spans: string; logs: string; findings: string; edges: string; alerts: string } {
+  return {
+    spans: uniqueName(`${prefix}.spans`),
+    logs: uniqueName(`${prefix}.logs`),
+    findings: uniqueName(`${prefix}.findings`),
+    edges: uniqueName(`${prefix}.edges`),
+    alerts: uniqueName(`${prefix}.alerts`),
+  };
+}
+
+/** Deletes a test's topics, as a teardown does: best effort, an error (a topic never created, say) is ignored. */
+export async function deleteTopics(brokers: string[], names: string[]): Promise<void> {
+  const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  await admin.deleteTopics({ topics: names }).catch(() => {});
+  await admin.disconnect();
 }
 
 // ---------------------------------------------------------------------------------------------

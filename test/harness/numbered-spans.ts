@@ -42,25 +42,32 @@ export interface StreamOptions {
   edges?: number;
 }
 
+/** POSTs an OTLP/HTTP protobuf request until it is answered 200; a refusal (`onRefused` sees its status) is sent again after 100 ms. */
+export async function postUntilAcknowledged(url: string, body: Uint8Array, onRefused?: (status: number) => void): Promise<void> {
+  for (;;) {
+    const status = await post(url, body);
+    if (status === 200) return;
+    onRefused?.(status);
+    await pause(100);
+  }
+}
+
 /**
- * Requests 0 … requests-1, each sent until it is acknowledged (a refused one is sent again after
- * 100 ms; `onRefused` sees its status). `acked()` counts the requests taken so far.
+ * Requests 0 … requests-1, each sent until it is acknowledged (postUntilAcknowledged). `acked()`
+ * counts the requests answered 200 so far.
  */
 export function sendEachUntilAcknowledged(options: StreamOptions & { requests: number; onRefused?: (status: number) => void }): { done: Promise<void>; acked: () => number } {
   let taken = 0;
+  let acked = 0;
   const sender = async (): Promise<void> => {
     for (let n = taken; n < options.requests; n = taken) {
       taken++;
       await pause(options.pauseMs ?? 0);
-      for (;;) {
-        const status = await post(options.url, numberedSpanRequest(options.service, n, options.spansPerRequest, options.edges));
-        if (status === 200) break;
-        options.onRefused?.(status);
-        await pause(100);
-      }
+      await postUntilAcknowledged(options.url, numberedSpanRequest(options.service, n, options.spansPerRequest, options.edges), options.onRefused);
+      acked++;
     }
   };
-  return { done: Promise.all(Array.from({ length: options.senders }, sender)).then(() => {}), acked: () => taken };
+  return { done: Promise.all(Array.from({ length: options.senders }, sender)).then(() => {}), acked: () => acked };
 }
 
 /**

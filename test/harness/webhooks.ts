@@ -1,7 +1,7 @@
 /**
  * Webhook receivers for tests: a verifier of Standard Webhooks signatures written from the
  * specification (not by calling chainwatch's signer), and a real HTTP receiver on 127.0.0.1 that
- * records what it is sent.
+ * records what it is sent and answers as the test says.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
@@ -33,24 +33,73 @@ export function verifyWebhookSignature(secret: string, headers: Record<string, s
   });
 }
 
-
 export interface ReceivedWebhook {
+  /** The request's path and query. */
+  path: string;
+  /** Its webhook-id header ('' without one). */
+  id: string;
   headers: IncomingHttpHeaders;
   body: string;
+  /** performance.now() when it arrived, and when it was answered (null until then). */
+  at: number;
+  answeredAt: number | null;
 }
 
-/** An HTTP server on 127.0.0.1 that answers 200 and keeps every request it got. */
-export async function startWebhookReceiver(): Promise<{ url: string; received: ReceivedWebhook[]; close(): Promise<void> }> {
+export interface WebhookReply {
+  status: number;
+  headers?: Record<string, string>;
+  delayMs?: number;
+  /** Never answer (until the receiver closes). */
+  hang?: boolean;
+}
+
+export interface WebhookReceiver {
+  /** http://127.0.0.1:<port>, for a receiver URL with a path of the test's choosing. */
+  origin: string;
+  /** `origin` + /hook. */
+  url: string;
+  received: ReceivedWebhook[];
+  /** Requests seen with this webhook-id (and this path, when given). */
+  count(id: string, path?: string): number;
+  close(): Promise<void>;
+}
+
+/**
+ * An HTTP server on 127.0.0.1 that keeps every request it got; `answer` decides each reply, given
+ * the request and how many with its id and path came before (200 at once by default).
+ */
+export async function startWebhookReceiver(answer: (r: ReceivedWebhook, before: number) => WebhookReply = () => ({ status: 200 })): Promise<WebhookReceiver> {
   const received: ReceivedWebhook[] = [];
+  const count = (id: string, path?: string): number => received.filter((r) => r.id === id && (path === undefined || r.path === path)).length;
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-      res.writeHead(200).end();
+      const id = String(req.headers['webhook-id'] ?? '');
+      const r: ReceivedWebhook = { path: req.url ?? '', id, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: performance.now(), answeredAt: null };
+      const before = count(id, r.path);
+      received.push(r);
+      const reply = answer(r, before);
+      if (reply.hang) return;
+      setTimeout(() => {
+        r.answeredAt = performance.now();
+        res.writeHead(reply.status, reply.headers ?? {});
+        res.end('ok');
+      }, reply.delayMs ?? 0);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/hook`, received, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  const origin = `http://127.0.0.1:${port}`;
+  return {
+    origin,
+    url: `${origin}/hook`,
+    received,
+    count,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }

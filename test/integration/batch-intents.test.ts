@@ -7,7 +7,6 @@
  * twice — shown too, so the test proves the mechanism and not luck.
  */
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { encodeExportTraceServiceRequest } from '../../collector/otlp-protobuf.js';
 import { KafkaBus } from '../../pipeline/kafka-bus.js';
@@ -19,6 +18,8 @@ import { transcodeSpanMessages } from '../../processors/storage/span-transcoder.
 import { StorageStage, type StorageInput } from '../../processors/storage/storage-stage.js';
 import { createSpan, createTracesData } from '../../schemas/otlp-traces.js';
 import { testConfig } from '../harness/chainwatch.js';
+import { deleteTopics } from '../harness/kafka-broker.js';
+import { countStoredSpans } from '../harness/span-expectations.js';
 
 function message(n: number): { key: string; value: Uint8Array } {
   const span = createSpan({
@@ -58,10 +59,7 @@ describe('batch intents across a crash between insert and commit', () => {
   });
   afterAll(async () => {
     await ch?.close();
-    const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
-    await admin.deleteTopics({ topics }).catch(() => {});
-    await admin.disconnect();
+    await deleteTopics(brokers, topics);
   });
 
   async function scenario(withIntents: boolean): Promise<number> {
@@ -93,12 +91,8 @@ describe('batch intents across a crash between insert and commit', () => {
     const busB = newBus();
     await busB.start();
     const b = await run(busB, new StorageStage({ clickhouse: ch }));
-    const count = async (): Promise<number> => {
-      const rs = await ch.client.query({ query: `SELECT count() AS n FROM ${ch.database}.otel_traces WHERE ServiceName = 'intents' AND SpanName LIKE 'span %'`, format: 'JSONEachRow' });
-      return Number((await rs.json<{ n: number }>())[0]!.n);
-    };
     await expect.poll(() => b.stats.messages, { timeout: 30_000 }).toBe(5);
-    const stored = await count();
+    const stored = await countStoredSpans(ch, "ServiceName = 'intents' AND SpanName LIKE 'span %'");
     await b.stop();
     await busB.shutdown();
     await producer.shutdown();

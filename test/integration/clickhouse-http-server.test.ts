@@ -7,7 +7,6 @@
  * over HTTP to the one server the file starts, and each test works in a database of its own,
  * dropped at the end.
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -16,10 +15,12 @@ import { ClickHouseError, ClickHouseLogLevel, createClient, type ClickHouseClien
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../pipeline/config-loader.js';
 import { RetryableError } from '../../pipeline/errors.js';
-import { migrate, openClickHouse } from '../../processors/storage/clickhouse.js';
+import { migrate, openClickHouse, type ClickHouse } from '../../processors/storage/clickhouse.js';
 import { insertIdempotent } from '../../processors/storage/clickhouse-insert.js';
 import { MIGRATIONS } from '../../schemas/clickhouse/migrations.js';
+import { runToExit } from '../harness/child-processes.js';
 import { startClickHouseServer, type ClickHouseServer } from '../harness/clickhouse-server.js';
+import { uniqueName } from '../harness/unique-name.js';
 
 /** The client logs every failed request; the failures these tests provoke are asserted instead. */
 const QUIET = { log: { level: ClickHouseLogLevel.OFF } };
@@ -52,19 +53,22 @@ for (const batch of batches) {
 await ch.close();
 `;
 
-function runWorker(url: string, database: string, batches: Array<[token: string, body: Buffer]>): Promise<void> {
+async function runWorker(url: string, database: string, batches: Array<[token: string, body: Buffer]>): Promise<void> {
   const args = batches.map(([token, body]) => `${token}=${body.toString('base64')}`);
-  const child = spawn(process.execPath, ['--input-type=module', '-e', WORKER, url, database, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const stderr: string[] = [];
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`worker exited with ${code}: ${stderr.join('')}`))));
-  });
+  const { code, stderr } = await runToExit(process.execPath, ['--input-type=module', '-e', WORKER, url, database, ...args], { timeoutMs: 60_000 });
+  if (code !== 0) throw new Error(`worker exited with ${code}: ${stderr}`);
 }
 
-function uniqueDatabase(prefix: string): string {
-  return `${prefix}_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+/** insertIdempotent of one span row (spanRow) into `ch`'s otel_traces, as the storage stage does. */
+function insertSpan(ch: ClickHouse, body: Buffer, deduplicationToken: string): Promise<void> {
+  return insertIdempotent(ch, {
+    table: `${ch.database}.otel_traces`,
+    columns: SPAN_COLUMNS,
+    data: { format: 'TabSeparated', body },
+    rows: 1,
+    deduplicationToken,
+    signal: new AbortController().signal,
+  });
 }
 
 /** One span row in SPAN_COLUMNS order, TabSeparated-escaped. */
@@ -93,12 +97,24 @@ describe('ClickHouse HTTP server over the embedded engine', () => {
 
   /** Runs fn with a fresh database, dropped afterwards. */
   async function withDatabase(prefix: string, fn: (db: string) => Promise<void>): Promise<void> {
-    const db = uniqueDatabase(prefix);
+    const db = uniqueName(prefix);
     await admin.command({ query: `CREATE DATABASE ${db}` });
     try {
       await fn(db);
     } finally {
       await admin.command({ query: `DROP DATABASE IF EXISTS ${db}` });
+    }
+  }
+
+  /** Runs fn with chainwatch's own client of a server (openClickHouse, `kind: server`) on a fresh database, dropped afterwards. */
+  async function withChainwatchDatabase(prefix: string, fn: (ch: ClickHouse, db: string) => Promise<void>): Promise<void> {
+    const db = uniqueName(prefix);
+    const ch = await openClickHouse(parseConfig({ clickhouse: { kind: 'server', url: server.url, database: db } }, 'test').clickhouse);
+    try {
+      await fn(ch, db);
+    } finally {
+      await ch.client.command({ query: `DROP DATABASE IF EXISTS ${db}` });
+      await ch.close();
     }
   }
 
@@ -181,24 +197,14 @@ describe('ClickHouse HTTP server over the embedded engine', () => {
   });
 
   it("stores through chainwatch's own server path: migrate, then insertIdempotent deduplicates by token", async () => {
-    const db = uniqueDatabase('storage');
-    const ch = await openClickHouse(parseConfig({ clickhouse: { kind: 'server', url: server.url, database: db } }, 'test').clickhouse);
-    try {
+    await withChainwatchDatabase('storage', async (ch, db) => {
       expect(ch.rawInsert).toBeNull();
       expect((await migrate(ch)).applied.map((m) => m.version)).toEqual(MIGRATIONS.map((m) => m.version).sort((a, b) => a - b));
       expect((await migrate(ch)).applied).toEqual([]);
 
       const traceId = 'ab'.repeat(16);
       const body = spanRow(traceId, "GET /cart 'x'\tback\\slash 中文");
-      const insert = (deduplicationToken: string) =>
-        insertIdempotent(ch, {
-          table: `${db}.otel_traces`,
-          columns: SPAN_COLUMNS,
-          data: { format: 'TabSeparated', body },
-          rows: 1,
-          deduplicationToken,
-          signal: new AbortController().signal,
-        });
+      const insert = (deduplicationToken: string) => insertSpan(ch, body, deduplicationToken);
       const count = async (table: string) =>
         (await rows<{ n: number }>(ch.client, `SELECT toUInt32(count()) AS n FROM ${db}.${table} WHERE TraceId = {t:String}`, { t: traceId }))[0]?.n;
 
@@ -210,16 +216,11 @@ describe('ClickHouse HTTP server over the embedded engine', () => {
 
       await insert('batch-2');
       expect(await count('otel_traces')).toBe(2);
-    } finally {
-      await ch.client.command({ query: `DROP DATABASE IF EXISTS ${db}` });
-      await ch.close();
-    }
+    });
   });
 
   it('takes inserts from several processes at once: a batch is stored once, whichever worker sends it', async () => {
-    const db = uniqueDatabase('workers');
-    const ch = await openClickHouse(parseConfig({ clickhouse: { kind: 'server', url: server.url, database: db } }, 'test').clickhouse);
-    try {
+    await withChainwatchDatabase('workers', async (ch, db) => {
       await migrate(ch);
       const shared = spanRow('aa'.repeat(16), 'retried by both');
       await Promise.all(
@@ -235,27 +236,14 @@ describe('ClickHouse HTTP server over the embedded engine', () => {
         { SpanName: 'worker 0', n: 1 },
         { SpanName: 'worker 1', n: 1 },
       ]);
-    } finally {
-      await ch.client.command({ query: `DROP DATABASE IF EXISTS ${db}` });
-      await ch.close();
-    }
+    });
   });
 
   it("fails inserts into a detached table with the engine's code, and takes them again once attached", async () => {
-    const db = uniqueDatabase('detach');
-    const ch = await openClickHouse(parseConfig({ clickhouse: { kind: 'server', url: server.url, database: db } }, 'test').clickhouse);
-    try {
+    await withChainwatchDatabase('detach', async (ch, db) => {
       await migrate(ch);
       const table = `${db}.otel_traces`;
-      const insert = (deduplicationToken: string) =>
-        insertIdempotent(ch, {
-          table,
-          columns: SPAN_COLUMNS,
-          data: { format: 'TabSeparated', body: spanRow('cd'.repeat(16), 'op') },
-          rows: 1,
-          deduplicationToken,
-          signal: new AbortController().signal,
-        });
+      const insert = (deduplicationToken: string) => insertSpan(ch, spanRow('cd'.repeat(16), 'op'), deduplicationToken);
 
       await ch.client.command({ query: `DETACH TABLE ${table}` });
       const direct = await admin.insert({ table, values: [{ TraceId: 'x' }], format: 'JSONEachRow' }).catch((e: unknown) => e);
@@ -268,9 +256,6 @@ describe('ClickHouse HTTP server over the embedded engine', () => {
       await ch.client.command({ query: `ATTACH TABLE ${table}` });
       await insert('batch-detached');
       expect(await rows(ch.client, `SELECT toUInt32(count()) AS n FROM ${table}`)).toEqual([{ n: 1 }]);
-    } finally {
-      await ch.client.command({ query: `DROP DATABASE IF EXISTS ${db}` });
-      await ch.close();
-    }
+    });
   });
 });
